@@ -1,0 +1,36 @@
+"""Builds the Bolt app around Confide's services."""
+
+from __future__ import annotations
+
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_sdk.web.async_client import AsyncWebClient
+
+from config.settings import Settings
+from handlers import register_all
+from workflows.services import Services
+
+
+def build_app(settings: Settings, services: Services, client: AsyncWebClient) -> AsyncApp:
+    """The AsyncApp with every listener registered.
+
+    A middleware puts `services` into each listener's context, so handlers reach the database, the
+    catalog and the clock without globals. Signature verification is Bolt's own (401 for unsigned,
+    wrongly signed or stale requests). `auth.test` runs lazily on the first request.
+    """
+    signing_secret = (
+        settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
+    )
+    app = AsyncApp(
+        client=client,
+        signing_secret=signing_secret or "socket-mode-has-no-signing-secret",
+        request_verification_enabled=signing_secret is not None,
+        ignoring_self_events_enabled=True,
+    )
+
+    async def provide_services(context: AsyncBoltContext, next) -> None:  # type: ignore[no-untyped-def]
+        context["services"] = services
+        await next()
+
+    app.middleware(provide_services)
+    register_all(app)
+    return app

@@ -1,0 +1,153 @@
+"""The `confide` command line: serve, migrate, catalog check, audit verify and export."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from datetime import datetime
+
+from bot.logs import configure_logging
+from config.catalog import CatalogError, catalog_warnings, load_catalog
+from config.settings import Settings, SettingsError, load_settings
+from workflows import audit
+from workflows.db import Database
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="confide", description="Trade-secret safeguards in Slack.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the app (HTTP on HOST:PORT, or Socket Mode)")
+    serve.add_argument("--socket", action="store_true", help="use Socket Mode (needs SLACK_APP_TOKEN)")
+
+    commands.add_parser("migrate", help="apply database migrations")
+
+    catalog = commands.add_parser("catalog", help="work with the catalog file")
+    catalog_commands = catalog.add_subparsers(dest="catalog_command", required=True)
+    check = catalog_commands.add_parser("check", help="validate a catalog file")
+    check.add_argument("path", nargs="?", help="default: CONFIDE_CATALOG")
+
+    audit_parser = commands.add_parser("audit", help="the audit log")
+    audit_commands = audit_parser.add_subparsers(dest="audit_command", required=True)
+    audit_commands.add_parser("verify", help="check the hash chain")
+    export = audit_commands.add_parser("export", help="write the audit log to stdout")
+    export.add_argument("--since", type=parse_instant, help="ISO-8601 instant")
+    export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    return parser
+
+
+def parse_instant(text: str) -> datetime:
+    from datetime import UTC
+
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO-8601 instant (e.g. 2026-12-01T09:00:00Z)"
+        ) from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "catalog":
+        return check_catalog(args.path)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print("confide: cannot start; fix these settings:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level, settings.log_format)
+    if args.command == "serve":
+        return serve(settings, socket_mode=args.socket)
+    return asyncio.run(run_database_command(settings, args))
+
+
+def check_catalog(path: str | None) -> int:
+    if path is None:
+        path = Settings.model_fields["confide_catalog"].default
+        try:
+            path = load_settings().confide_catalog
+        except SettingsError:
+            import os
+
+            path = os.environ.get("CONFIDE_CATALOG", path)
+    try:
+        catalog = load_catalog(path)
+    except CatalogError as exc:
+        for problem in exc.problems:
+            print(problem)
+        print(f"{len(exc.problems)} problem(s) found.")
+        return 1
+    for warning in catalog_warnings(catalog, path):
+        print(f"warning: {warning}")
+    print(f"{path}: OK ({len(catalog.secrets)} secrets, {len(catalog.agreements)} agreements)")
+    return 0
+
+
+async def run_database_command(settings: Settings, args: argparse.Namespace) -> int:
+    db = Database(settings.database_url)
+    try:
+        await db.migrate()
+        if args.command == "migrate":
+            applied, _ = await db.migration_state()
+            print(f"database at {', '.join(sorted(applied))}")
+            return 0
+        if args.command == "audit" and args.audit_command == "verify":
+            async with db.read() as conn:
+                bad = await audit.verify_chain(conn)
+            if bad is None:
+                print("audit log intact")
+                return 0
+            print(f"audit log broken at entry {bad}")
+            return 1
+        if args.command == "audit" and args.audit_command == "export":
+            if args.format == "csv":
+                print(",".join(audit.CSV_FIELDS))
+            async with db.read() as conn:
+                async for entry in audit.iter_entries(conn, since=args.since):
+                    print(audit.format_entry(entry, args.format))
+            return 0
+        raise AssertionError(f"unhandled command {args.command}")
+    finally:
+        await db.dispose()
+
+
+def serve(settings: Settings, *, socket_mode: bool) -> int:
+    from bot.runtime import Runtime
+
+    try:
+        settings.require_socket() if socket_mode else settings.require_http()
+        runtime = Runtime(settings)
+    except (SettingsError, CatalogError) as exc:
+        print("confide: cannot start:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    asyncio.run(_serve(runtime, socket_mode))
+    return 0
+
+
+async def _serve(runtime, socket_mode: bool) -> None:  # type: ignore[no-untyped-def]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await runtime.prepare()
+    socket_handler = None
+    if socket_mode:
+        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+        app_token = runtime.settings.slack_app_token.get_secret_value()
+        socket_handler = AsyncSocketModeHandler(runtime.bolt, app_token)
+        await socket_handler.connect_async()
+    else:
+        await runtime.serve_http()
+    await stop.wait()
+    if socket_handler is not None:
+        await socket_handler.close_async()
+    await runtime.stop()

@@ -1,0 +1,67 @@
+"""A running Confide: database, catalog, Bolt app, deliverer, HTTP server. Used by `serve` and the tests."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from aiohttp import web
+
+from bot.app import build_app
+from bot.delivery import Deliverer
+from bot.directory_sync import sync_directory
+from bot.server import build_web_app
+from bot.slack_client import build_client
+from config.catalog import load_catalog
+from config.settings import Settings
+from workflows.db import Database
+from workflows.services import Services, utc_now
+
+logger = logging.getLogger("confide")
+
+
+class Runtime:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        delivery_poll_seconds: float = 1.0,
+    ):
+        self.settings = settings
+        self.catalog = load_catalog(settings.confide_catalog)
+        self.db = Database(settings.database_url)
+        self.services = Services(db=self.db, catalog=self.catalog, clock=clock)
+        self.client = build_client(settings)
+        self.bolt = build_app(settings, self.services, self.client)
+        self.deliverer = Deliverer(self.db, build_client(settings), clock, poll_seconds=delivery_poll_seconds)
+        self._runner: web.AppRunner | None = None
+        self.port: int | None = None
+
+    async def prepare(self, *, sync: bool = True) -> None:
+        """Migrate, learn the workspace's members, start delivering."""
+        await self.db.migrate()
+        if sync:
+            await sync_directory(self.services, self.client)
+        self.deliverer.start()
+
+    async def serve_http(self, host: str | None = None, port: int | None = None) -> int:
+        self._runner = web.AppRunner(build_web_app(self.bolt, self.db), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(
+            self._runner, host or self.settings.host, self.settings.port if port is None else port
+        )
+        await site.start()
+        sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
+        self.port = sockets[0].getsockname()[1] if sockets else port
+        logger.info("serving http port=%s", self.port)
+        return self.port or 0
+
+    async def stop(self) -> None:
+        """Stop taking requests, finish in-flight delivery, release the database."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        await self.deliverer.stop()
+        await self.db.dispose()

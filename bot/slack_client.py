@@ -1,0 +1,28 @@
+"""The Web API client: honours SLACK_API_URL and retries 429 (Retry-After), 5xx and dropped connections."""
+
+from __future__ import annotations
+
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from config.settings import Settings
+
+
+def build_client(settings: Settings, *, retries: int = 2, timeout: int = 10) -> AsyncWebClient:
+    base_url = (
+        settings.slack_api_url if settings.slack_api_url.endswith("/") else settings.slack_api_url + "/"
+    )
+    return AsyncWebClient(
+        token=settings.slack_bot_token.get_secret_value(),
+        base_url=base_url,
+        timeout=timeout,
+        retry_handlers=[
+            AsyncRateLimitErrorRetryHandler(max_retry_count=retries),
+            AsyncServerErrorRetryHandler(max_retry_count=retries),
+            AsyncConnectionErrorRetryHandler(max_retry_count=retries),
+        ],
+    )

@@ -1,0 +1,1 @@
+"""Settings and the catalog: everything Confide reads before it starts."""

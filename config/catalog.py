@@ -1,0 +1,193 @@
+"""The catalog: policy as code. Loaded from TOML into validated, immutable models."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+SLACK_PRINCIPAL_ID = re.compile(r"^[UWS][A-Z0-9]{2,}$")  # a user or a user group (S...)
+SLACK_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
+CATALOG_ID = re.compile(r"^[a-z0-9-]+$")
+
+Audience = Literal["everyone", "members", "guests"]
+
+
+class _Entry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Agreement(_Entry):
+    id: Annotated[str, Field(pattern=CATALOG_ID.pattern)]
+    title: Annotated[str, Field(min_length=1)]
+    version: Annotated[str, Field(min_length=1)]
+    url: str | None = None
+    applies_to: Audience = "everyone"
+    due_days: Annotated[int, Field(ge=0)] = 14
+    renew_every_days: Annotated[int, Field(ge=1)] | None = None
+    dtsa_notice: bool = False
+
+
+class Secret(_Entry):
+    id: Annotated[str, Field(pattern=CATALOG_ID.pattern)]
+    name: Annotated[str, Field(min_length=1)]
+    description: str = ""
+    owners: Annotated[list[str], Field(min_length=1)]
+    classification: Literal["internal", "confidential", "restricted"] = "confidential"
+    requires: list[str] = []
+    approvals: Annotated[int, Field(ge=1)] = 1
+    default_days: Annotated[int, Field(ge=1)] = 30
+    max_days: Annotated[int, Field(ge=1)] = 180
+    review_every_days: Annotated[int, Field(ge=1)] = 90
+    classification_review_days: Annotated[int, Field(ge=1)] | None = None
+
+    @field_validator("owners")
+    @classmethod
+    def _owner_ids(cls, owners: list[str]) -> list[str]:
+        for owner in owners:
+            if not SLACK_PRINCIPAL_ID.match(owner):
+                raise ValueError(f"{owner!r} is not a Slack user id (U...) or user-group id (S...)")
+        return owners
+
+    @model_validator(mode="after")
+    def _days_in_order(self) -> Secret:
+        if self.max_days < self.default_days:
+            raise ValueError(f"max_days ({self.max_days}) is less than default_days ({self.default_days})")
+        return self
+
+
+class Schedule(_Entry):
+    request_reminder_hours: Annotated[int, Field(ge=1)] = 24
+    request_expiry_hours: Annotated[int, Field(ge=1)] = 72
+    review_reminder_days: Annotated[int, Field(ge=1)] = 3
+    escalate_after_reminders: Annotated[int, Field(ge=1)] = 2
+    case_ack_days: Annotated[int, Field(ge=1)] = 7
+    case_feedback_days: Annotated[int, Field(ge=1)] = 90
+    digest: Annotated[str, Field(pattern=r"^(mon|tue|wed|thu|fri|sat|sun) ([01]\d|2[0-3]):[0-5]\d$")] = (
+        "mon 09:00"
+    )
+
+
+class Catalog(_Entry):
+    admins: list[str] = []
+    security_channel: str | None = None
+    investigators: list[str] | None = None
+    recognition_channel: str | None = None
+    classification_review_days: Annotated[int, Field(ge=1)] = 180
+    agreements: list[Agreement] = []
+    secrets: list[Secret] = []
+    schedule: Schedule = Schedule()
+
+    @field_validator("admins")
+    @classmethod
+    def _admin_ids(cls, admins: list[str]) -> list[str]:
+        for admin in admins:
+            if not SLACK_USER_ID.match(admin):
+                raise ValueError(f"{admin!r} is not a Slack user id (U...)")
+        return admins
+
+    @field_validator("security_channel", "recognition_channel")
+    @classmethod
+    def _channel_id(cls, channel: str | None) -> str | None:
+        if channel is not None and not SLACK_CHANNEL_ID.match(channel):
+            raise ValueError(f"{channel!r} is not a Slack channel id (C...)")
+        return channel
+
+    def secret(self, secret_id: str) -> Secret | None:
+        return next((s for s in self.secrets if s.id == secret_id), None)
+
+    def agreement(self, agreement_id: str) -> Agreement | None:
+        return next((a for a in self.agreements if a.id == agreement_id), None)
+
+    def is_admin(self, user_id: str) -> bool:
+        return user_id in self.admins
+
+
+class CatalogError(Exception):
+    """The catalog is invalid; `problems` holds one line per problem, naming file, entry and field."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def load_catalog(path: str | Path) -> Catalog:
+    """Read and validate a catalog file, reporting every problem at once."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CatalogError([f"{path}: file not found"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise CatalogError([f"{path}: not valid TOML: {exc}"]) from None
+    return parse_catalog(raw, source=str(path))
+
+
+def parse_catalog(raw: dict[str, Any], source: str = "catalog") -> Catalog:
+    try:
+        catalog = Catalog.model_validate(raw)
+    except ValidationError as exc:
+        raise CatalogError([_describe(source, raw, error) for error in exc.errors()]) from None
+    problems = [f"{source}: {p}" for p in _cross_reference_problems(catalog)]
+    if problems:
+        raise CatalogError(problems)
+    return catalog
+
+
+def catalog_warnings(catalog: Catalog, source: str = "catalog") -> list[str]:
+    """Things that are allowed but probably a mistake."""
+    return [
+        f"{source}: agreements[{i}] (id {a.id!r}): dtsa_notice: not declared; without the 18 U.S.C. "
+        "1833(b) whistleblower-immunity notice, exemplary damages and attorney fees are lost"
+        for i, a in enumerate(catalog.agreements)
+        if not a.dtsa_notice
+    ]
+
+
+def _cross_reference_problems(catalog: Catalog) -> list[str]:
+    problems: list[str] = []
+    seen: dict[str, str] = {}
+    for section, entries in (("agreements", catalog.agreements), ("secrets", catalog.secrets)):
+        for i, entry in enumerate(entries):
+            where = f"{section}[{i}] (id {entry.id!r})"
+            if entry.id in seen:
+                problems.append(f"{where}: id: duplicate of {seen[entry.id]}")
+            else:
+                seen[entry.id] = where
+    agreement_ids = {a.id for a in catalog.agreements}
+    for i, secret in enumerate(catalog.secrets):
+        for required in secret.requires:
+            if required not in agreement_ids:
+                problems.append(f"secrets[{i}] (id {secret.id!r}): requires: unknown agreement {required!r}")
+    return problems
+
+
+def _describe(source: str, raw: dict[str, Any], error: Any) -> str:
+    """Turn a pydantic error location into 'file: section[i] (id 'x'): field: message'."""
+    loc = list(error["loc"])
+    parts: list[str] = []
+    node: Any = raw
+    while loc:
+        key = loc.pop(0)
+        if isinstance(key, int) and isinstance(node, list):
+            entry = node[key] if key < len(node) else None
+            label = parts.pop() if parts else "entry"
+            if isinstance(entry, dict) and "id" in entry:
+                parts.append(f"{label}[{key}] (id {entry['id']!r})")
+            else:
+                parts.append(f"{label}[{key}]")
+            node = entry
+        else:
+            parts.append(str(key))
+            node = node.get(key) if isinstance(node, dict) else None
+    message = error["msg"]
+    if error["type"] == "extra_forbidden":
+        message = "unknown key"
+    elif message.startswith("Value error, "):
+        message = message.removeprefix("Value error, ")
+    where = ": ".join(parts) if parts else "catalog"
+    return f"{source}: {where}: {message}"

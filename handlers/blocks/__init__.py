@@ -1,0 +1,1 @@
+"""Pure functions that turn workflow results into Block Kit. No I/O here."""

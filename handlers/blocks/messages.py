@@ -1,0 +1,22 @@
+"""Outbox message kinds and the renderer for each: the deliverer turns a row into a Slack message here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from handlers.blocks import access
+
+Renderer = Callable[[dict[str, Any]], dict[str, Any]]
+
+RENDERERS: dict[str, Renderer] = {
+    "request_card": access.request_card,
+    "request_decided": access.request_decided,
+    "grant_ended": access.grant_ended,
+    "offboarding_notice": access.offboarding_notice,
+}
+
+
+def render(kind: str, data: dict[str, Any]) -> dict[str, Any]:
+    """`{"text": ..., "blocks": [...]}` for an outbox row; an unknown kind is a programming error."""
+    return RENDERERS[kind](data)

@@ -1,0 +1,678 @@
+"""Access to secrets: requests routed to owners, decisions, time-bound grants, revocation, extension."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from config.catalog import Agreement, Catalog, Secret
+from workflows import agreements, audit, outbox
+from workflows.directory import resolve_principals
+from workflows.errors import AlreadyDecided, ConfideError, InvalidInput, NotAllowed, NotFound
+from workflows.tables import access_requests, grants, request_approvers
+
+DURATION = re.compile(r"^(\d{1,5})([dh])$", re.IGNORECASE)
+GRANT_REF = re.compile(r"^(?:g-?)?(\d{1,9})$", re.IGNORECASE)
+REQUEST_CARD = "request_card"
+
+
+class AgreementsOwed(ConfideError):
+    """The secret requires agreements the requester has not acknowledged."""
+
+    def __init__(self, secret: Secret, owed: list[Agreement]):
+        titles = ", ".join(a.title for a in owed)
+        super().__init__(f"*{secret.name}* requires you to acknowledge {titles} first.")
+        self.secret = secret
+        self.owed = owed
+
+
+@dataclass(frozen=True)
+class RequestInfo:
+    id: int
+    kind: str
+    secret_id: str
+    secret_name: str
+    requester: str
+    duration_hours: int
+    justification: str
+    status: str
+    approvals_needed: int
+    approved_by: list[str]
+    approvers: list[str]
+    decided_by: str | None
+    reason: str | None
+    created_at: datetime
+    grant_id: int | None
+
+    def card_data(self) -> dict[str, Any]:
+        """What a request card shows; stored in the outbox so delivery renders the state it reports."""
+        return {
+            "request_id": self.id,
+            "kind": self.kind,
+            "secret_id": self.secret_id,
+            "secret_name": self.secret_name,
+            "requester": self.requester,
+            "duration_hours": self.duration_hours,
+            "justification": self.justification,
+            "status": self.status,
+            "approvals_needed": self.approvals_needed,
+            "approved_by": self.approved_by,
+            "decided_by": self.decided_by,
+            "reason": self.reason,
+            "grant_id": self.grant_id,
+        }
+
+
+@dataclass(frozen=True)
+class GrantInfo:
+    id: int
+    secret_id: str
+    grantee: str
+    status: str
+    granted_at: datetime
+    expires_at: datetime
+    review_due_at: datetime
+
+
+@dataclass(frozen=True)
+class Decision:
+    request: RequestInfo
+    outcome: str  # approved | denied | recorded (an approval that still waits for others)
+    grant: GrantInfo | None = None
+    waiting_for: int = 0
+
+
+@dataclass
+class SecretListing:
+    secret: Secret
+    owners: list[str]
+    has_access: bool
+    pending: bool = False
+    expires_at: datetime | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def request_card_key(request_id: int) -> str:
+    return f"request:{request_id}"
+
+
+def parse_duration(text: str) -> int | None:
+    """'30d' or '12h' in hours; None when the text is not a duration."""
+    match = DURATION.match(text.strip())
+    if not match:
+        return None
+    number, unit = int(match.group(1)), match.group(2).lower()
+    return number * 24 if unit == "d" else number
+
+
+def parse_grant_id(text: str) -> int:
+    match = GRANT_REF.match(text.strip())
+    if not match:
+        raise InvalidInput(
+            f"`{text[:40]}` is not a grant id. Grant ids look like `G-12`; `/access list` shows yours."
+        )
+    return int(match.group(1))
+
+
+def describe_hours(hours: int) -> str:
+    if hours % 24 == 0:
+        days = hours // 24
+        return f"{days} day" if days == 1 else f"{days} days"
+    return f"{hours} hour" if hours == 1 else f"{hours} hours"
+
+
+def find_secret(catalog: Catalog, secret_id: str) -> Secret:
+    """The secret with this id, or NotFound naming the closest ids."""
+    secret = catalog.secret(secret_id.strip().lower())
+    if secret is not None:
+        return secret
+    ids = [s.id for s in catalog.secrets]
+    close = difflib.get_close_matches(secret_id.lower(), ids, n=3, cutoff=0.5)
+    hint = f" Did you mean {', '.join(f'`{c}`' for c in close)}?" if close else ""
+    raise NotFound(f"There is no secret `{secret_id[:60]}`.{hint} `/access secrets` lists them all.")
+
+
+def check_duration(secret: Secret, hours: int | None) -> int:
+    hours = secret.default_days * 24 if hours is None else hours
+    if hours <= 0:
+        raise InvalidInput("The duration must be at least one hour.")
+    if hours > secret.max_days * 24:
+        raise InvalidInput(
+            f"*{secret.name}* can be granted for at most {secret.max_days} days; you asked for "
+            f"{describe_hours(hours)}."
+        )
+    return hours
+
+
+async def approvers_for(conn: AsyncConnection, catalog: Catalog, secret: Secret, requester: str) -> list[str]:
+    """The secret's active owners other than the requester; the admins when there is none."""
+    owners = [u for u in await resolve_principals(conn, secret.owners) if u != requester]
+    if owners:
+        return owners
+    return [u for u in await resolve_principals(conn, catalog.admins) if u != requester]
+
+
+async def request_access(
+    conn: AsyncConnection,
+    catalog: Catalog,
+    now: datetime,
+    *,
+    requester: str,
+    secret_id: str,
+    duration_hours: int | None,
+    justification: str,
+) -> RequestInfo:
+    """File a request and route a card to every approver."""
+    secret = find_secret(catalog, secret_id)
+    hours = check_duration(secret, duration_hours)
+    justification = justification.strip()
+    if not justification:
+        raise InvalidInput(
+            "Please say why you need access: the owners decide on your justification.", field="justification"
+        )
+    owed = await agreements.missing_for(conn, catalog, requester, secret.requires, now)
+    if owed:
+        raise AgreementsOwed(secret, owed)
+    active = await _active_grant(conn, requester, secret.id, now)
+    if active is not None:
+        raise InvalidInput(
+            f"You already have access to *{secret.name}* (grant G-{active.id}). "
+            f"To keep it longer, use `/access extend G-{active.id} <justification>`."
+        )
+    pending = (
+        await conn.execute(
+            sa.select(access_requests.c.id).where(
+                access_requests.c.requester == requester,
+                access_requests.c.secret_id == secret.id,
+                access_requests.c.status == "pending",
+            )
+        )
+    ).scalar()
+    if pending is not None:
+        raise InvalidInput(f"You already have a pending request for *{secret.name}* (R-{pending}).")
+    return await _file_request(
+        conn,
+        catalog,
+        now,
+        secret=secret,
+        requester=requester,
+        hours=hours,
+        justification=justification,
+        kind="new",
+        grant_id=None,
+    )
+
+
+async def request_extension(
+    conn: AsyncConnection,
+    catalog: Catalog,
+    now: datetime,
+    *,
+    requester: str,
+    grant_ref: str,
+    duration_hours: int | None,
+    justification: str,
+) -> RequestInfo:
+    """Ask the owners to extend a grant; the grant keeps running until its old expiry meanwhile."""
+    grant = await _get_grant(conn, parse_grant_id(grant_ref))
+    if grant is None or grant.grantee != requester:
+        raise NotFound(f"You have no grant {grant_ref[:20]}. `/access list` shows yours.")
+    if grant.status != "active":
+        raise InvalidInput(
+            f"Grant G-{grant.id} has {grant.status}; request access again with `/access request`."
+        )
+    secret = find_secret(catalog, grant.secret_id)
+    hours = check_duration(secret, duration_hours)
+    if not justification.strip():
+        raise InvalidInput("Please say why you need the extension.", field="justification")
+    return await _file_request(
+        conn,
+        catalog,
+        now,
+        secret=secret,
+        requester=requester,
+        hours=hours,
+        justification=justification.strip(),
+        kind="extend",
+        grant_id=grant.id,
+    )
+
+
+async def _file_request(
+    conn: AsyncConnection,
+    catalog: Catalog,
+    now: datetime,
+    *,
+    secret: Secret,
+    requester: str,
+    hours: int,
+    justification: str,
+    kind: str,
+    grant_id: int | None,
+) -> RequestInfo:
+    approvers = await approvers_for(conn, catalog, secret, requester)
+    if not approvers:
+        raise NotAllowed(f"Nobody can approve requests for *{secret.name}* right now; please tell an admin.")
+    schedule = catalog.schedule
+    request_id = (
+        await conn.execute(
+            access_requests.insert()
+            .values(
+                kind=kind,
+                grant_id=grant_id,
+                secret_id=secret.id,
+                requester=requester,
+                duration_hours=hours,
+                justification=justification,
+                approvals_needed=min(secret.approvals, len(approvers)),
+                status="pending",
+                created_at=now,
+                remind_at=now + timedelta(hours=schedule.request_reminder_hours),
+                expires_at=now + timedelta(hours=schedule.request_expiry_hours),
+            )
+            .returning(access_requests.c.id)
+        )
+    ).scalar_one()
+    await conn.execute(
+        request_approvers.insert(), [{"request_id": request_id, "user_id": a} for a in approvers]
+    )
+    info = await get_request(conn, catalog, request_id)
+    await audit.record(
+        conn,
+        at=now,
+        actor=requester,
+        action=f"access.{kind}_requested",
+        subject=secret.id,
+        details={"request": request_id, "grant": grant_id, "hours": hours, "approvers": approvers},
+    )
+    for approver in approvers:
+        await outbox.enqueue(
+            conn,
+            recipient=approver,
+            kind=REQUEST_CARD,
+            data=info.card_data(),
+            now=now,
+            card_key=request_card_key(request_id),
+        )
+    return info
+
+
+async def get_request(conn: AsyncConnection, catalog: Catalog, request_id: int) -> RequestInfo:
+    row = (await conn.execute(sa.select(access_requests).where(access_requests.c.id == request_id))).first()
+    if row is None:
+        raise NotFound(f"Request R-{request_id} does not exist.")
+    approver_rows = (
+        await conn.execute(
+            sa.select(request_approvers)
+            .where(request_approvers.c.request_id == request_id)
+            .order_by(request_approvers.c.approved_at, request_approvers.c.user_id)
+        )
+    ).all()
+    secret = catalog.secret(row.secret_id)
+    return RequestInfo(
+        id=row.id,
+        kind=row.kind,
+        secret_id=row.secret_id,
+        secret_name=secret.name if secret else row.secret_id,
+        requester=row.requester,
+        duration_hours=row.duration_hours,
+        justification=row.justification,
+        status=row.status,
+        approvals_needed=row.approvals_needed,
+        approved_by=[r.user_id for r in approver_rows if r.approved_at is not None],
+        approvers=[r.user_id for r in approver_rows],
+        decided_by=row.decided_by,
+        reason=row.reason,
+        created_at=row.created_at,
+        grant_id=row.grant_id,
+    )
+
+
+async def _lock_pending_request(
+    conn: AsyncConnection, catalog: Catalog, request_id: int, user_id: str
+) -> RequestInfo:
+    """Lock the request row, then check the person may decide it and that it is still pending."""
+    locked = (
+        await conn.execute(
+            sa.select(access_requests.c.id).where(access_requests.c.id == request_id).with_for_update()
+        )
+    ).first()
+    if locked is None:
+        raise NotFound(f"Request R-{request_id} does not exist.")
+    info = await get_request(conn, catalog, request_id)
+    if user_id not in info.approvers:
+        raise NotAllowed(f"You are not an approver of request R-{request_id}; its approvers decide it.")
+    if info.status != "pending":
+        by = f" by <@{info.decided_by}>" if info.decided_by else ""
+        raise AlreadyDecided(f"Request R-{request_id} was already {info.status}{by}.")
+    return info
+
+
+async def check_can_decide(
+    conn: AsyncConnection, catalog: Catalog, request_id: int, user_id: str
+) -> RequestInfo:
+    """Raise unless this person may decide this request now (used before opening the Deny modal)."""
+    return await _lock_pending_request(conn, catalog, request_id, user_id)
+
+
+async def approve(
+    conn: AsyncConnection, catalog: Catalog, now: datetime, *, request_id: int, approver: str
+) -> Decision:
+    """Record one approval; with enough distinct approvals, grant access and tell everyone."""
+    info = await _lock_pending_request(conn, catalog, request_id, approver)
+    if approver in info.approved_by:
+        raise AlreadyDecided(
+            f"You already approved R-{request_id}; it waits for "
+            f"{info.approvals_needed - len(info.approved_by)} more approval(s)."
+        )
+    await conn.execute(
+        request_approvers.update()
+        .where(request_approvers.c.request_id == request_id, request_approvers.c.user_id == approver)
+        .values(approved_at=now)
+    )
+    await audit.record(
+        conn,
+        at=now,
+        actor=approver,
+        action="access.approval_recorded",
+        subject=info.secret_id,
+        details={"request": request_id},
+    )
+    approvals = len(info.approved_by) + 1
+    if approvals < info.approvals_needed:
+        updated = await get_request(conn, catalog, request_id)
+        await _update_cards(conn, updated, now)
+        return Decision(updated, "recorded", waiting_for=info.approvals_needed - approvals)
+    grant = await _grant_for(conn, catalog, now, info)
+    await _decide(conn, request_id, "approved", approver, None, now)
+    decided = await get_request(conn, catalog, request_id)
+    await audit.record(
+        conn,
+        at=now,
+        actor=approver,
+        action="access.approved",
+        subject=info.secret_id,
+        details={
+            "request": request_id,
+            "grant": grant.id,
+            "grantee": info.requester,
+            "expires_at": grant.expires_at.isoformat(),
+            "kind": info.kind,
+        },
+    )
+    await _update_cards(conn, decided, now)
+    await outbox.enqueue(
+        conn,
+        recipient=info.requester,
+        kind="request_decided",
+        now=now,
+        data={**decided.card_data(), "expires_at": grant.expires_at.isoformat()},
+    )
+    return Decision(decided, "approved", grant=grant)
+
+
+async def deny(
+    conn: AsyncConnection,
+    catalog: Catalog,
+    now: datetime,
+    *,
+    request_id: int,
+    approver: str,
+    reason: str | None,
+) -> Decision:
+    """The first Deny decides."""
+    info = await _lock_pending_request(conn, catalog, request_id, approver)
+    reason = (reason or "").strip()[:2000] or None
+    await _decide(conn, request_id, "denied", approver, reason, now)
+    decided = await get_request(conn, catalog, request_id)
+    await audit.record(
+        conn,
+        at=now,
+        actor=approver,
+        action="access.denied",
+        subject=info.secret_id,
+        details={"request": request_id, "requester": info.requester, "has_reason": bool(reason)},
+    )
+    await _update_cards(conn, decided, now)
+    await outbox.enqueue(
+        conn, recipient=info.requester, kind="request_decided", data=decided.card_data(), now=now
+    )
+    return Decision(decided, "denied")
+
+
+async def _decide(
+    conn: AsyncConnection, request_id: int, status: str, by: str | None, reason: str | None, now: datetime
+) -> None:
+    result = await conn.execute(
+        access_requests.update()
+        .where(access_requests.c.id == request_id, access_requests.c.status == "pending")
+        .values(status=status, decided_by=by, decided_at=now, reason=reason)
+    )
+    if result.rowcount != 1:  # the row lock makes this unreachable; kept as the last line of defence
+        raise AlreadyDecided(f"Request R-{request_id} was already decided.")
+
+
+async def _grant_for(conn: AsyncConnection, catalog: Catalog, now: datetime, info: RequestInfo) -> GrantInfo:
+    secret = catalog.secret(info.secret_id)
+    review_days = secret.review_every_days if secret else 90
+    duration = timedelta(hours=info.duration_hours)
+    if info.kind == "extend" and info.grant_id is not None:
+        grant = await _get_grant(conn, info.grant_id)
+        if grant is None or grant.status != "active":
+            raise AlreadyDecided(f"Grant G-{info.grant_id} has ended; the extension cannot apply.")
+        await conn.execute(
+            grants.update()
+            .where(grants.c.id == grant.id)
+            .values(expires_at=max(grant.expires_at, now) + duration)
+        )
+        refreshed = await _get_grant(conn, grant.id)
+        assert refreshed is not None
+        return refreshed
+    grant_id = (
+        await conn.execute(
+            grants.insert()
+            .values(
+                secret_id=info.secret_id,
+                grantee=info.requester,
+                request_id=info.id,
+                status="active",
+                granted_at=now,
+                expires_at=now + duration,
+                review_due_at=now + timedelta(days=review_days),
+            )
+            .returning(grants.c.id)
+        )
+    ).scalar_one()
+    created = await _get_grant(conn, grant_id)
+    assert created is not None
+    return created
+
+
+async def _update_cards(conn: AsyncConnection, info: RequestInfo, now: datetime) -> None:
+    """Every approver's copy of the card shows the new state."""
+    for approver in info.approvers:
+        await outbox.enqueue(
+            conn,
+            recipient=approver,
+            kind=REQUEST_CARD,
+            data=info.card_data(),
+            now=now,
+            op="update",
+            card_key=request_card_key(info.id),
+        )
+
+
+async def cancel_request(
+    conn: AsyncConnection,
+    catalog: Catalog,
+    now: datetime,
+    *,
+    request_id: int,
+    status: str,
+    actor: str,
+    reason: str,
+) -> RequestInfo | None:
+    """End a pending request without a decision (offboarding: cancelled; the sweep: expired)."""
+    result = await conn.execute(
+        access_requests.update()
+        .where(access_requests.c.id == request_id, access_requests.c.status == "pending")
+        .values(status=status, decided_at=now, reason=reason)
+    )
+    if result.rowcount != 1:
+        return None
+    info = await get_request(conn, catalog, request_id)
+    await audit.record(
+        conn,
+        at=now,
+        actor=actor,
+        action=f"access.request_{status}",
+        subject=info.secret_id,
+        details={"request": request_id, "requester": info.requester, "reason": reason},
+    )
+    await _update_cards(conn, info, now)
+    return info
+
+
+async def _get_grant(conn: AsyncConnection, grant_id: int) -> GrantInfo | None:
+    row = (await conn.execute(sa.select(grants).where(grants.c.id == grant_id))).first()
+    return grant_from_row(row) if row else None
+
+
+def grant_from_row(row: sa.Row[Any]) -> GrantInfo:
+    return GrantInfo(
+        row.id, row.secret_id, row.grantee, row.status, row.granted_at, row.expires_at, row.review_due_at
+    )
+
+
+async def _active_grant(
+    conn: AsyncConnection, user_id: str, secret_id: str, now: datetime
+) -> GrantInfo | None:
+    row = (
+        await conn.execute(
+            sa.select(grants).where(
+                grants.c.grantee == user_id,
+                grants.c.secret_id == secret_id,
+                grants.c.status == "active",
+                grants.c.expires_at > now,
+            )
+        )
+    ).first()
+    return grant_from_row(row) if row else None
+
+
+async def active_grants_of(conn: AsyncConnection, user_id: str, now: datetime) -> list[GrantInfo]:
+    rows = await conn.execute(
+        sa.select(grants)
+        .where(grants.c.grantee == user_id, grants.c.status == "active", grants.c.expires_at > now)
+        .order_by(grants.c.expires_at)
+    )
+    return [grant_from_row(r) for r in rows]
+
+
+async def pending_requests_of(conn: AsyncConnection, catalog: Catalog, user_id: str) -> list[RequestInfo]:
+    ids = (
+        (
+            await conn.execute(
+                sa.select(access_requests.c.id)
+                .where(access_requests.c.requester == user_id, access_requests.c.status == "pending")
+                .order_by(access_requests.c.id)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    return [await get_request(conn, catalog, i) for i in ids]
+
+
+async def list_secrets(
+    conn: AsyncConnection, catalog: Catalog, user_id: str, now: datetime
+) -> list[SecretListing]:
+    mine = {g.secret_id: g for g in await active_grants_of(conn, user_id, now)}
+    pending = {r.secret_id for r in await pending_requests_of(conn, catalog, user_id)}
+    return [
+        SecretListing(
+            secret=s,
+            owners=list(s.owners),
+            has_access=s.id in mine,
+            pending=s.id in pending,
+            expires_at=mine[s.id].expires_at if s.id in mine else None,
+        )
+        for s in catalog.secrets
+    ]
+
+
+async def revoke_grant(
+    conn: AsyncConnection,
+    catalog: Catalog,
+    now: datetime,
+    *,
+    grant_ref: str,
+    actor: str,
+    reason: str = "revoked",
+) -> GrantInfo:
+    """An owner or admin revokes a grant, or a grantee gives up their own."""
+    grant_id = parse_grant_id(grant_ref)
+    locked = (
+        await conn.execute(sa.select(grants.c.id).where(grants.c.id == grant_id).with_for_update())
+    ).first()
+    grant = await _get_grant(conn, grant_id) if locked else None
+    if grant is None:
+        raise NotFound(f"There is no grant G-{grant_id}.")
+    secret = catalog.secret(grant.secret_id)
+    owners = await resolve_principals(conn, secret.owners) if secret else []
+    if actor != grant.grantee and actor not in owners and not catalog.is_admin(actor):
+        raise NotAllowed(f"Only the owners of the secret, an admin or the grantee can revoke G-{grant_id}.")
+    if grant.status != "active":
+        raise AlreadyDecided(f"Grant G-{grant_id} has already {grant.status}.")
+    return await end_grant(conn, catalog, now, grant=grant, status="revoked", actor=actor, reason=reason)
+
+
+async def end_grant(
+    conn: AsyncConnection,
+    catalog: Catalog,
+    now: datetime,
+    *,
+    grant: GrantInfo,
+    status: str,
+    actor: str,
+    reason: str,
+    notify_grantee: bool = True,
+) -> GrantInfo:
+    """Move an active grant to revoked or expired, audited, telling the grantee unless they did it."""
+    await conn.execute(
+        grants.update()
+        .where(grants.c.id == grant.id, grants.c.status == "active")
+        .values(status=status, ended_at=now, ended_by=actor, end_reason=reason)
+    )
+    await audit.record(
+        conn,
+        at=now,
+        actor=actor,
+        action=f"access.grant_{status}",
+        subject=grant.secret_id,
+        details={"grant": grant.id, "grantee": grant.grantee, "reason": reason},
+    )
+    if notify_grantee and actor != grant.grantee:
+        secret = catalog.secret(grant.secret_id)
+        await outbox.enqueue(
+            conn,
+            recipient=grant.grantee,
+            kind="grant_ended",
+            now=now,
+            data={
+                "grant_id": grant.id,
+                "secret_name": secret.name if secret else grant.secret_id,
+                "status": status,
+                "actor": actor,
+                "reason": reason,
+            },
+        )
+    ended = await _get_grant(conn, grant.id)
+    assert ended is not None
+    return ended
