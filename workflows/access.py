@@ -151,11 +151,13 @@ def check_duration(secret: Secret, hours: int | None) -> int:
 
 
 async def approvers_for(conn: AsyncConnection, catalog: Catalog, secret: Secret, requester: str) -> list[str]:
-    """The secret's active owners other than the requester; the admins when there is none."""
-    owners = [u for u in await resolve_principals(conn, secret.owners) if u != requester]
-    if owners:
-        return owners
-    return [u for u in await resolve_principals(conn, catalog.admins) if u != requester]
+    """The secret's active owners other than the requester, topped up with admins when fewer owners
+    remain than the approvals the secret needs (so nobody ever approves their own request)."""
+    approvers = [u for u in await resolve_principals(conn, secret.owners) if u != requester]
+    if len(approvers) < secret.approvals:
+        admins = [u for u in await resolve_principals(conn, catalog.admins) if u != requester]
+        approvers += [a for a in admins if a not in approvers][: secret.approvals - len(approvers)]
+    return approvers
 
 
 async def request_access(
