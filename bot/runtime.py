@@ -35,7 +35,10 @@ class Runtime:
         self.services = Services(db=self.db, catalog=self.catalog, clock=clock)
         self.client = build_client(settings)
         self.bolt = build_app(settings, self.services, self.client)
-        self.deliverer = Deliverer(self.db, build_client(settings), clock, poll_seconds=delivery_poll_seconds)
+        # The deliverer runs on the wall clock: retries and leases are operational time, not business time.
+        self.deliverer = Deliverer(
+            self.db, build_client(settings), utc_now, poll_seconds=delivery_poll_seconds
+        )
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
 

@@ -39,7 +39,8 @@ async def enqueue(
     card_key: str | None = None,
     thread_key: str | None = None,
 ) -> None:
-    """Queue a message to a user (DM) or channel; it is sent after the transaction commits."""
+    """Queue a message to a user (DM) or channel; it is sent as soon as the transaction commits, whatever
+    business instant `now` is (a sweep run `--at` next week still delivers today)."""
     await conn.execute(
         outbox.insert().values(
             recipient=recipient,
@@ -57,6 +58,8 @@ async def enqueue(
 async def claim_next(conn: AsyncConnection, now: datetime, limit: int = 50) -> list[OutgoingMessage]:
     """Claim the oldest unsent message of each recipient that is due and not leased to another sender.
 
+    `now` is the wall clock: retry timing is operational time, not business time.
+
     Only the head of each recipient's queue is eligible, which is what keeps a recipient's messages
     in order while Slack is refusing some of them.
     """
@@ -72,7 +75,7 @@ async def claim_next(conn: AsyncConnection, now: datetime, limit: int = 50) -> l
                 sa.select(outbox.c.id)
                 .where(
                     outbox.c.id.in_(heads),
-                    outbox.c.next_attempt_at <= now,
+                    sa.or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= now),
                     sa.or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now),
                 )
                 .order_by(outbox.c.id)

@@ -69,7 +69,7 @@ outbox = sa.Table(
     sa.Column("thread_key", sa.String(128)),  # post as a reply in the thread of this card
     sa.Column("data", sa.Text(), nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
-    sa.Column("next_attempt_at", UTCDateTime(), nullable=False),
+    sa.Column("next_attempt_at", UTCDateTime()),  # NULL: as soon as possible (set after a failure)
     sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
     sa.Column("lease_until", UTCDateTime()),
     sa.Column("sent_at", UTCDateTime()),
