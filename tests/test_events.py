@@ -102,8 +102,10 @@ async def test_unsigned_wrongly_signed_and_stale_requests_are_rejected(confide: 
 
 
 async def test_healthz_reports_database_and_migrations(confide: Confide):
-    async with aiohttp.ClientSession() as session:
-        async with session.get(f"{confide.slack.base_url}/healthz") as response:
-            assert response.status == 200
-            body = json.loads(await response.text())
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{confide.slack.base_url}/healthz") as response,
+    ):
+        assert response.status == 200
+        body = json.loads(await response.text())
     assert body["ok"] is True and body["database"] == "reachable" and body["migrations"]
