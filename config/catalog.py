@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -151,7 +152,11 @@ def catalog_warnings(catalog: Catalog, source: str = "catalog") -> list[str]:
 def _cross_reference_problems(catalog: Catalog) -> list[str]:
     problems: list[str] = []
     seen: dict[str, str] = {}
-    for section, entries in (("agreements", catalog.agreements), ("secrets", catalog.secrets)):
+    sections: list[tuple[str, Sequence[Agreement | Secret]]] = [
+        ("agreements", catalog.agreements),
+        ("secrets", catalog.secrets),
+    ]
+    for section, entries in sections:
         for i, entry in enumerate(entries):
             where = f"{section}[{i}] (id {entry.id!r})"
             if entry.id in seen:

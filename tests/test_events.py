@@ -109,3 +109,31 @@ async def test_healthz_reports_database_and_migrations(confide: Confide):
         assert response.status == 200
         body = json.loads(await response.text())
     assert body["ok"] is True and body["database"] == "reachable" and body["migrations"]
+
+
+async def test_user_group_changes_reroute_owner_cards(confide_factory):
+    confide_factory.fake.usergroups["S0LEGAL"] = ["U0OWNER02"]
+    confide = await confide_factory.start(
+        'admins = ["U0ADMIN01"]\n[[secrets]]\nid = "deal-room"\nname = "Deal room"\nowners = ["S0LEGAL"]\n'
+    )
+    fake = confide.fake
+    event = {
+        "type": "subteam_members_changed",
+        "subteam_id": "S0LEGAL",
+        "added_users": ["U0EMP02"],
+        "removed_users": ["U0OWNER02"],
+    }
+    status, _ = await confide.slack.event(event)
+    assert status == 200
+    await request(confide, "U0EMP01", "request deal-room 3d diligence")
+    await fake.wait_for(lambda: fake.messages_to("U0EMP02"))
+    assert fake.messages_to("U0OWNER02") == []
+
+
+async def test_confide_help_lists_every_command(confide: Confide):
+    status, body = await confide.slack.command("U0EMP01", "/confide", "help")
+    assert status == 200
+    for command in ("/access request", "/nda", "/report-leak", "/training", "/kudos", "/confide status"):
+        assert command in body["text"]
+    status, body = await confide.slack.command("U0EMP01", "/confide", "bogus")
+    assert "/confide help" in body["text"]

@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from workflows.events import claim_event
 from workflows.sql import insert_if_absent
 from workflows.tables import group_members, members
 
@@ -85,6 +86,29 @@ async def replace_group_members(conn: AsyncConnection, group_id: str, user_ids: 
     rows = [{"group_id": group_id, "user_id": u} for u in sorted(set(user_ids))]
     if rows:
         await conn.execute(group_members.insert(), rows)
+
+
+async def change_group_members(
+    conn: AsyncConnection,
+    now: datetime,
+    group_id: str,
+    *,
+    added: Iterable[str],
+    removed: Iterable[str],
+    event_id: str | None = None,
+) -> None:
+    """Apply a `subteam_members_changed` event, so owner groups route to their current members."""
+    if not await claim_event(conn, event_id, now):
+        return
+    removed = list(removed)
+    if removed:
+        await conn.execute(
+            group_members.delete().where(
+                group_members.c.group_id == group_id, group_members.c.user_id.in_(removed)
+            )
+        )
+    for user_id in added:
+        await insert_if_absent(conn, group_members, {"group_id": group_id, "user_id": user_id})
 
 
 async def resolve_principals(conn: AsyncConnection, principals: Iterable[str]) -> list[str]:
