@@ -6,13 +6,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.metrics import Metrics
 from handlers.blocks.messages import render
 from workflows import outbox
 from workflows.db import Database
@@ -45,12 +46,16 @@ class Deliverer:
         *,
         poll_seconds: float = 1.0,
         concurrency: int = 8,
+        metrics: Metrics | None = None,
+        lease: timedelta = outbox.DEFAULT_LEASE,
     ):
         self.db = db
         self.client = client
         self.clock = clock
         self.poll_seconds = poll_seconds
         self.concurrency = concurrency
+        self.metrics = metrics or Metrics()
+        self.lease = lease
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -85,7 +90,9 @@ class Deliverer:
     async def deliver_once(self) -> int:
         """Claim the head of each recipient's queue and send them; returns how many were claimed."""
         async with self.db.write() as conn:
-            claimed = await outbox.claim_next(conn, self.clock(), limit=self.concurrency * 8)
+            claimed = await outbox.claim_next(
+                conn, self.clock(), limit=self.concurrency * 8, lease=self.lease
+            )
         if not claimed:
             return 0
         semaphore = asyncio.Semaphore(self.concurrency)
@@ -114,10 +121,12 @@ class Deliverer:
                 )
                 async with self.db.write() as conn:
                     await outbox.mark_failed(conn, message, self.clock(), f"{status} {error}", retry_after)
+                self.metrics.observe_delivery("deferred")
                 return
             logger.error("delivery abandoned id=%s kind=%s error=%s", message.id, message.kind, error)
             async with self.db.write() as conn:
                 await outbox.mark_abandoned(conn, message, self.clock(), error)
+            self.metrics.observe_delivery("abandoned")
             return
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             logger.warning(
@@ -125,9 +134,11 @@ class Deliverer:
             )
             async with self.db.write() as conn:
                 await outbox.mark_failed(conn, message, self.clock(), type(exc).__name__)
+            self.metrics.observe_delivery("deferred")
             return
         async with self.db.write() as conn:
             await outbox.mark_sent(conn, message, self.clock(), posted)
+        self.metrics.observe_delivery("sent")
 
     async def _send(self, message: OutgoingMessage) -> tuple[str, str] | None:
         payload = render(message.kind, message.data)

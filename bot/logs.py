@@ -5,7 +5,17 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from contextvars import ContextVar
 from datetime import UTC, datetime
+
+# Set for each Slack request so every log line it causes can be correlated; "-" outside requests.
+request_id_var: ContextVar[str] = ContextVar("confide_request_id", default="-")
+
+
+class RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id_var.get()
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -14,6 +24,7 @@ class JsonFormatter(logging.Formatter):
             "at": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "level": record.levelname,
             "logger": record.name,
+            "request_id": getattr(record, "request_id", "-"),
             "message": record.getMessage(),
         }
         if record.exc_info:
@@ -26,10 +37,15 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+        )
+    handler.addFilter(RequestIdFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
     # Bolt and the SDK print whole request and response bodies at DEBUG; bodies never reach our logs.
-    for noisy in ("slack_bolt", "slack_sdk", "aiohttp.access", "sqlalchemy", "apscheduler"):
+    for noisy in ("slack_bolt", "slack_sdk", "aiohttp.access", "apscheduler"):
         logging.getLogger(noisy).setLevel(max(logging.INFO, logging.getLevelName(level)))
+    # SQLAlchemy's INFO is statement echo with parameters, which are user text: never.
+    logging.getLogger("sqlalchemy").setLevel(logging.WARNING)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from aiohttp import web
 
 from bot.app import build_app
 from bot.delivery import Deliverer
 from bot.directory_sync import sync_directory
+from bot.metrics import Metrics
 from bot.server import build_web_app
 from bot.slack_client import build_client
 from config.catalog import load_catalog
@@ -36,8 +37,14 @@ class Runtime:
         self.client = build_client(settings)
         self.bolt = build_app(settings, self.services, self.client)
         # The deliverer runs on the wall clock: retries and leases are operational time, not business time.
+        self.metrics = Metrics()
         self.deliverer = Deliverer(
-            self.db, build_client(settings), utc_now, poll_seconds=delivery_poll_seconds
+            self.db,
+            build_client(settings, retries=1),
+            utc_now,
+            poll_seconds=delivery_poll_seconds,
+            metrics=self.metrics,
+            lease=timedelta(seconds=settings.confide_outbox_lease_seconds),
         )
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
@@ -50,7 +57,7 @@ class Runtime:
         self.deliverer.start()
 
     async def serve_http(self, host: str | None = None, port: int | None = None) -> int:
-        self._runner = web.AppRunner(build_web_app(self.bolt, self.db), access_log=None)
+        self._runner = web.AppRunner(build_web_app(self.bolt, self.db, self.metrics), access_log=None)
         await self._runner.setup()
         site = web.TCPSite(
             self._runner, host or self.settings.host, self.settings.port if port is None else port

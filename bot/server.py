@@ -1,23 +1,38 @@
-"""The HTTP surface: POST /slack/events for everything Slack sends, GET /healthz for the platform."""
+"""The HTTP surface: POST /slack/events for everything Slack sends, GET /healthz, GET /metrics."""
 
 from __future__ import annotations
 
 import logging
+import time
+import uuid
+from datetime import UTC, datetime
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 
+from bot.logs import request_id_var
+from bot.metrics import Metrics, request_kind
+from workflows import outbox
 from workflows.db import Database
 
 logger = logging.getLogger("confide.server")
 
 
-def build_web_app(bolt: AsyncApp, db: Database) -> web.Application:
+def build_web_app(bolt: AsyncApp, db: Database, metrics: Metrics | None = None) -> web.Application:
+    metrics = metrics or Metrics()
+
     async def slack_events(request: web.Request) -> web.Response:
+        started = time.perf_counter()
+        request_id_var.set(uuid.uuid4().hex[:12])
         bolt_request = await to_bolt_request(request)
         bolt_response = await bolt.async_dispatch(bolt_request)
-        return await to_aiohttp_response(bolt_response)
+        response = await to_aiohttp_response(bolt_response)
+        kind = request_kind(bolt_request.body) if response.status != 401 else "unverified"
+        outcome = "ok" if response.status < 400 else str(response.status)
+        metrics.observe_request(kind, outcome, time.perf_counter() - started)
+        logger.info("slack request kind=%s status=%s", kind, response.status)
+        return response
 
     async def healthz(_request: web.Request) -> web.Response:
         try:
@@ -38,7 +53,20 @@ def build_web_app(bolt: AsyncApp, db: Database) -> web.Application:
             )
         return web.json_response({"ok": True, "database": "reachable", "migrations": sorted(applied)})
 
+    async def prometheus(_request: web.Request) -> web.Response:
+        async with db.read() as conn:
+            waiting, oldest = await outbox.backlog(conn)
+        age = max(0.0, (datetime.now(UTC) - oldest).total_seconds()) if oldest else 0.0
+        text = metrics.render(outbox_backlog=waiting, outbox_oldest_age=age)
+        return web.Response(
+            text=text,
+            content_type="text/plain",
+            charset="utf-8",
+            headers={"X-Content-Type-Options": "nosniff"},
+        )
+
     web_app = web.Application(client_max_size=1024 * 1024)
     web_app.router.add_post("/slack/events", slack_events)
     web_app.router.add_get("/healthz", healthz)
+    web_app.router.add_get("/metrics", prometheus)
     return web_app

@@ -29,6 +29,11 @@ class Settings(BaseSettings):
     host: str = "0.0.0.0"
     port: int = Field(default=3000, ge=0, le=65535)
     confide_sweep_seconds: int = Field(default=300, ge=1, description="Seconds between scheduler sweeps.")
+    confide_outbox_lease_seconds: int = Field(
+        default=30,
+        ge=1,
+        description="How long a replica may hold a message it is sending before another retries it.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["console", "json"] = "console"
     confide_audit_webhook_url: str | None = None

@@ -20,6 +20,7 @@ from aiohttp import web
 class Call:
     method: str
     args: dict[str, Any]
+    via: str = "api"  # the URL prefix the caller used: lets a test tell replicas apart
 
     def __getitem__(self, key: str) -> Any:
         return self.args[key]
@@ -107,6 +108,7 @@ class FakeSlack:
     async def start(self, port: int = 0) -> str:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
+        app.router.add_route("*", "/{via}/api/{method}", self._api)  # SLACK_API_URL=.../<name>/api/
         app.router.add_post("/response/{token}", self._response_url)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -138,6 +140,7 @@ class FakeSlack:
 
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
+        via = request.match_info.get("via", "api")
         args = await self._read_args(request)
         faults = self.faults.get(method) or []
         if faults:
@@ -145,14 +148,14 @@ class FakeSlack:
             fault.remaining -= 1
             if fault.remaining <= 0:
                 faults.pop(0)
-            self.calls.append(Call(f"{method}!{fault.status}", args))
+            self.calls.append(Call(f"{method}!{fault.status}", args, via))
             headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
             body = {"ok": False, "error": "ratelimited" if fault.status == 429 else "fatal_error"}
             return web.json_response(body, status=fault.status, headers=headers)
         if self.down and method.startswith("chat."):
-            self.calls.append(Call(f"{method}!503", args))
+            self.calls.append(Call(f"{method}!503", args, via))
             return web.json_response({"ok": False, "error": "service_unavailable"}, status=503)
-        self.calls.append(Call(method, args))
+        self.calls.append(Call(method, args, via))
         return web.json_response(self._answer(method, args))
 
     def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:

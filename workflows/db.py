@@ -29,16 +29,24 @@ def async_url(database_url: str) -> str:
 
 
 class Database:
-    """An async engine plus the two kinds of transaction Confide uses."""
+    """An async engine plus the two kinds of transaction Confide uses.
+
+    `hide_parameters`: a database error's message would otherwise carry the statement's parameters
+    (user text, receipt hashes) into whatever logs the exception.
+    """
 
     def __init__(self, database_url: str, *, pool_size: int = 10):
         self.url = async_url(database_url)
         self.is_sqlite = self.url.startswith("sqlite")
         if self.is_sqlite:
-            self.engine: AsyncEngine = create_async_engine(self.url, connect_args={"timeout": 30})
+            self.engine: AsyncEngine = create_async_engine(
+                self.url, connect_args={"timeout": 30}, hide_parameters=True
+            )
             _configure_sqlite(self.engine)
         else:
-            self.engine = create_async_engine(self.url, pool_size=pool_size, max_overflow=pool_size)
+            self.engine = create_async_engine(
+                self.url, pool_size=pool_size, max_overflow=pool_size, hide_parameters=True
+            )
         # Called after every committed write: the deliverer wakes here instead of polling.
         self.after_commit: list[Callable[[], None]] = []
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,7 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from workflows.tables import outbox, slack_cards
 
-LEASE = timedelta(seconds=60)  # a claimed row is retried by someone else if its sender dies
+# A claimed row is retried by another sender if its sender dies; it must outlast one send (with the
+# client's own retries), or a slow send could be repeated by a second replica.
+DEFAULT_LEASE = timedelta(seconds=30)
 MAX_BACKOFF = timedelta(seconds=60)
 
 
@@ -55,7 +57,9 @@ async def enqueue(
     )
 
 
-async def claim_next(conn: AsyncConnection, now: datetime, limit: int = 50) -> list[OutgoingMessage]:
+async def claim_next(
+    conn: AsyncConnection, now: datetime, limit: int = 50, lease: timedelta = DEFAULT_LEASE
+) -> list[OutgoingMessage]:
     """Claim the oldest unsent message of each recipient that is due and not leased to another sender.
 
     `now` is the wall clock: retry timing is operational time, not business time.
@@ -95,7 +99,7 @@ async def claim_next(conn: AsyncConnection, now: datetime, limit: int = 50) -> l
                     outbox.c.sent_at.is_(None),
                     sa.or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now),
                 )
-                .values(lease_until=now + LEASE)
+                .values(lease_until=now + lease)
                 .returning(outbox)
             )
         ).first()
@@ -176,5 +180,14 @@ async def card_location(conn: AsyncConnection, card_key: str, recipient: str) ->
     return (row.channel, row.ts) if row else None
 
 
-async def backlog(conn: AsyncConnection) -> int:
-    return (await conn.execute(sa.select(sa.func.count()).where(outbox.c.sent_at.is_(None)))).scalar_one()
+async def backlog(conn: AsyncConnection) -> tuple[int, datetime | None]:
+    """How many messages wait, and since when the oldest has waited."""
+    row = (
+        await conn.execute(
+            sa.select(sa.func.count(), sa.func.min(outbox.c.created_at)).where(outbox.c.sent_at.is_(None))
+        )
+    ).one()
+    oldest = row[1]
+    if oldest is not None and oldest.tzinfo is None:  # MIN() loses the column type on SQLite
+        oldest = datetime.fromisoformat(str(oldest)).replace(tzinfo=UTC)
+    return row[0], oldest
