@@ -35,6 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
     export = audit_commands.add_parser("export", help="write the audit log to stdout")
     export.add_argument("--since", type=parse_instant, help="ISO-8601 instant")
     export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    forward = audit_commands.add_parser(
+        "forward", help="send the audit log to CONFIDE_AUDIT_WEBHOOK_URL again"
+    )
+    forward.add_argument("--since", type=parse_instant, help="ISO-8601 instant (default: everything)")
     return parser
 
 
@@ -112,9 +116,28 @@ async def run_database_command(settings: Settings, args: argparse.Namespace) -> 
                 async for entry in audit.iter_entries(conn, since=args.since):
                     print(audit.format_entry(entry, args.format))
             return 0
+        if args.command == "audit" and args.audit_command == "forward":
+            return await forward_audit(db, settings, args.since)
         raise AssertionError(f"unhandled command {args.command}")
     finally:
         await db.dispose()
+
+
+async def forward_audit(db: Database, settings: Settings, since: datetime | None) -> int:
+    import httpx
+
+    from bot.forwarder import replay
+
+    if not settings.confide_audit_webhook_url:
+        print("CONFIDE_AUDIT_WEBHOOK_URL is not set; nothing to forward to.", file=sys.stderr)
+        return 2
+    try:
+        sent = await replay(db, settings, since)
+    except httpx.HTTPError as exc:
+        print(f"forwarding failed: {type(exc).__name__}", file=sys.stderr)
+        return 1
+    print(f"forwarded {sent} audit entries")
+    return 0
 
 
 def serve(settings: Settings, *, socket_mode: bool) -> int:

@@ -11,6 +11,7 @@ from aiohttp import web
 from bot.app import build_app
 from bot.delivery import Deliverer
 from bot.directory_sync import sync_directory
+from bot.forwarder import AuditForwarder
 from bot.metrics import Metrics
 from bot.server import build_web_app
 from bot.slack_client import build_client
@@ -46,6 +47,7 @@ class Runtime:
             metrics=self.metrics,
             lease=timedelta(seconds=settings.confide_outbox_lease_seconds),
         )
+        self.forwarder = AuditForwarder(self.db, settings) if settings.confide_audit_webhook_url else None
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
 
@@ -55,6 +57,8 @@ class Runtime:
         if sync:
             await sync_directory(self.services, self.client)
         self.deliverer.start()
+        if self.forwarder is not None:
+            self.forwarder.start()
 
     async def serve_http(self, host: str | None = None, port: int | None = None) -> int:
         self._runner = web.AppRunner(build_web_app(self.bolt, self.db, self.metrics), access_log=None)
@@ -74,4 +78,6 @@ class Runtime:
             await self._runner.cleanup()
             self._runner = None
         await self.deliverer.stop()
+        if self.forwarder is not None:
+            await self.forwarder.stop()
         await self.db.dispose()

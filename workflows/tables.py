@@ -175,3 +175,16 @@ grants = sa.Table(
     sa.Index("ix_grants_expiry", "status", "expires_at"),
     sa.Index("ix_grants_review", "status", "review_due_at"),
 )
+
+# One row (id = 1): how far the audit log has been forwarded to the SIEM. The audit log is itself the
+# outbox for forwarding; this cursor (and a lease, so one replica forwards at a time) is all it needs.
+audit_forwarding = sa.Table(
+    "audit_forwarding",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True),
+    sa.Column("last_id", sa.BigInteger(), nullable=False, server_default="0"),
+    sa.Column("lease_until", UTCDateTime()),
+    sa.Column("next_attempt_at", UTCDateTime()),
+    sa.Column("failures", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("last_error", sa.String(200)),
+)
