@@ -13,9 +13,11 @@ from workflows.services import Services
 def build_app(settings: Settings, services: Services, client: AsyncWebClient) -> AsyncApp:
     """The AsyncApp with every listener registered.
 
-    A middleware puts `services` into each listener's context, so handlers reach the database, the
-    catalog and the clock without globals. Signature verification is Bolt's own (401 for unsigned,
-    wrongly signed or stale requests). `auth.test` runs lazily on the first request.
+    Listeners run to completion before Slack gets its answer (`process_before_response`), which is
+    how "acked is durable" holds for events too. A middleware puts `services` into each listener's
+    context, so handlers reach the database, the catalog and the clock without globals. Signature
+    verification is Bolt's own (401 for unsigned, wrongly signed or stale requests). `auth.test`
+    runs lazily on the first request.
     """
     signing_secret = (
         settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
@@ -25,6 +27,9 @@ def build_app(settings: Settings, services: Services, client: AsyncWebClient) ->
         signing_secret=signing_secret or "socket-mode-has-no-signing-secret",
         request_verification_enabled=signing_secret is not None,
         ignoring_self_events_enabled=True,
+        # Answer Slack only once the listener has finished: an event's work is committed before Slack
+        # hears "200", so a crash makes Slack retry instead of losing, say, an offboarding.
+        process_before_response=True,
     )
 
     async def provide_services(context: AsyncBoltContext, next) -> None:  # type: ignore[no-untyped-def]

@@ -73,6 +73,20 @@ class Schedule(_Entry):
     )
 
 
+class Signals(_Entry):
+    """Insider-risk thresholds; each alert is raised once per person per signal per window."""
+
+    burst_secrets: Annotated[int, Field(ge=2)] = 3  # distinct secrets requested by one person...
+    burst_hours: Annotated[int, Field(ge=1)] = 24  # ...within this many hours
+    departure_window_days: Annotated[int, Field(ge=1)] = 30  # restricted grants this recent at offboarding
+    working_hours: Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")] = (
+        "07:00-20:00"
+    )
+    denials: Annotated[int, Field(ge=2)] = 3  # denied requests of one person...
+    denials_days: Annotated[int, Field(ge=1)] = 7  # ...within this many days
+    receipt_key_failures: Annotated[int, Field(ge=1)] = 10  # wrong receipt keys, everyone together, per hour
+
+
 class Catalog(_Entry):
     admins: list[str] = []
     security_channel: str | None = None
@@ -82,6 +96,7 @@ class Catalog(_Entry):
     agreements: list[Agreement] = []
     secrets: list[Secret] = []
     schedule: Schedule = Schedule()
+    signals: Signals = Signals()
 
     @field_validator("admins")
     @classmethod

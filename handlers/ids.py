@@ -8,6 +8,7 @@ class Action(StrEnum):
     DENY_REQUEST = "access_deny"
     ACKNOWLEDGE_AGREEMENT = "agreement_acknowledge"
     EXTEND_GRANT = "grant_extend"
+    OPEN_CASE_FROM_ALERT = "signal_open_case"
 
 
 class View(StrEnum):

@@ -103,7 +103,7 @@ class ConfideFactory:
         self.running: list[Confide] = []
 
     def settings(self, catalog: str | Path | None = None, **overrides: object) -> Settings:
-        if catalog is not None and not Path(str(catalog)).exists():
+        if isinstance(catalog, str) and "\n" in catalog:  # TOML text rather than a path
             path = self.tmp_path / f"catalog-{uuid.uuid4().hex[:6]}.toml"
             path.write_text(str(catalog))
             catalog = path

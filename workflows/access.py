@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from config.catalog import Agreement, Catalog, Secret
-from workflows import agreements, audit, outbox
+from workflows import agreements, audit, outbox, signals
 from workflows.directory import resolve_principals
 from workflows.errors import AlreadyDecided, ConfideError, InvalidInput, NotAllowed, NotFound
 from workflows.tables import access_requests, grants, request_approvers
@@ -302,6 +302,7 @@ async def _file_request(
             now=now,
             card_key=request_card_key(request_id),
         )
+    await signals.after_request(conn, catalog, now, requester=requester, secret_id=secret.id)
     return info
 
 
@@ -445,6 +446,7 @@ async def deny(
     await outbox.enqueue(
         conn, recipient=info.requester, kind="request_decided", data=decided.card_data(), now=now
     )
+    await signals.after_denial(conn, catalog, now, requester=info.requester)
     return Decision(decided, "denied")
 
 

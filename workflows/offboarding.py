@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from config.catalog import Catalog
-from workflows import access, audit, outbox
+from workflows import access, audit, outbox, signals
 from workflows.directory import Member, resolve_principals, upsert_member
 from workflows.events import claim_event
 from workflows.tables import access_requests, grants
@@ -78,6 +78,7 @@ async def offboard(
         await outbox.enqueue(
             conn, recipient=owner, kind="offboarding_notice", now=now, data={"user": user_id, "grants": items}
         )
+    await signals.at_departure(conn, catalog, now, user_id=user_id)
     await audit.record(
         conn,
         at=now,

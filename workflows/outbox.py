@@ -52,7 +52,6 @@ async def enqueue(
             thread_key=thread_key,
             data=json.dumps(data, sort_keys=True, default=str),
             created_at=now,
-            next_attempt_at=now,
         )
     )
 

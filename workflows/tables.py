@@ -188,3 +188,19 @@ audit_forwarding = sa.Table(
     sa.Column("failures", sa.Integer(), nullable=False, server_default="0"),
     sa.Column("last_error", sa.String(200)),
 )
+
+# Insider-risk alerts. At most one per (kind, subject) per window, which the raiser checks.
+signal_alerts = sa.Table(
+    "signal_alerts",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("subject", sa.String(64), nullable=False),  # a user id, or "receipt-keys" (counts, no people)
+    sa.Column("raised_at", UTCDateTime(), nullable=False),
+    sa.Column("evidence", sa.Text(), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, server_default="open"),  # open | case-opened
+    sa.Column("case_ref", sa.String(32)),
+    sa.Column("handled_by", sa.String(32)),
+    sa.Column("handled_at", UTCDateTime()),
+    sa.Index("ix_signal_alerts_kind_subject", "kind", "subject", "raised_at"),
+)
