@@ -1,9 +1,10 @@
-"""The `confide` command line: serve, migrate, catalog check, audit verify and export."""
+"""The `confide` command line: serve, migrate, catalog check, audit verify and export, cases export."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import signal
 import sys
 from datetime import datetime
@@ -11,8 +12,10 @@ from datetime import datetime
 from bot.logs import configure_logging
 from config.catalog import CatalogError, catalog_warnings, load_catalog
 from config.settings import Settings, SettingsError, load_settings
-from workflows import audit
+from workflows import audit, case_export
 from workflows.db import Database
+from workflows.errors import ConfideError
+from workflows.services import utc_now
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,6 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
     export = audit_commands.add_parser("export", help="write the audit log to stdout")
     export.add_argument("--since", type=parse_instant, help="ISO-8601 instant")
     export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+
+    cases_parser = commands.add_parser("cases", help="leak cases")
+    cases_commands = cases_parser.add_subparsers(dest="cases_command", required=True)
+    case_bundle = cases_commands.add_parser("export", help="write a case bundle (JSON) for counsel to stdout")
+    case_bundle.add_argument("case", help="the case, e.g. CASE-3")
     return parser
 
 
@@ -112,9 +120,29 @@ async def run_database_command(settings: Settings, args: argparse.Namespace) -> 
                 async for entry in audit.iter_entries(conn, since=args.since):
                     print(audit.format_entry(entry, args.format))
             return 0
+        if args.command == "cases" and args.cases_command == "export":
+            return await export_case_bundle(settings, db, args.case)
         raise AssertionError(f"unhandled command {args.command}")
     finally:
         await db.dispose()
+
+
+async def export_case_bundle(settings: Settings, db: Database, ref: str) -> int:
+    try:
+        catalog = load_catalog(settings.confide_catalog)
+    except CatalogError as exc:
+        print("confide: cannot read the catalog:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    try:
+        async with db.read() as conn:
+            bundle = await case_export.export_case(conn, catalog, ref, utc_now())
+    except ConfideError as exc:
+        print(f"confide: {exc.message}", file=sys.stderr)
+        return 1
+    print(json.dumps(bundle, indent=2, ensure_ascii=False))
+    return 0
 
 
 def serve(settings: Settings, *, socket_mode: bool) -> int:
