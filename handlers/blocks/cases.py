@@ -24,13 +24,21 @@ from handlers.ids import CaseAction, CaseBlock, CaseView
 from workflows.case_actions import LEGAL_KINDS
 from workflows.cases import NOT_SURE, STATUSES, CaseInfo, FiledReport, ReporterView, case_ref
 
-STATUS_LABEL = {
-    "new": "🆕 New",
-    "triaging": "🟡 Triaging",
-    "investigating": "🔎 Investigating",
-    "escalated-legal": "⚖️ Escalated to legal",
-    "resolved": "✅ Resolved",
-    "dismissed": "🚫 Dismissed",
+STATUS_NAME = {
+    "new": "New",
+    "triaging": "Triaging",
+    "investigating": "Investigating",
+    "escalated-legal": "Escalated to legal",
+    "resolved": "Resolved",
+    "dismissed": "Dismissed",
+}
+STATUS_ICON = {
+    "new": "🆕",
+    "triaging": "🟡",
+    "investigating": "🔎",
+    "escalated-legal": "⚖️",
+    "resolved": "✅",
+    "dismissed": "🚫",
 }
 LEGAL_LABEL = {
     "cease-and-desist": "Cease-and-desist",
@@ -52,7 +60,7 @@ REPORT_USAGE = """*`/report-leak`* — report a suspected leak, anonymously by d
 
 
 def _label(status: str) -> str:
-    return STATUS_LABEL.get(status, status)
+    return f"{STATUS_ICON.get(status, '')} {STATUS_NAME.get(status, status)}".strip()
 
 
 def quote(text: str) -> str:
@@ -283,7 +291,7 @@ def _case_modal(
 
 
 def status_modal(case: CaseInfo) -> dict[str, Any]:
-    choices = [option(_label(s), s) for s in STATUSES if s not in ("new", case.status)]
+    choices = [option(STATUS_NAME[s], s) for s in STATUSES if s not in ("new", case.status)]
     blocks = [
         section(case_summary(case.card_data())),
         _input(CaseBlock.STATUS, "New status", {"type": "static_select", "options": choices}),
