@@ -123,7 +123,7 @@ def refusals(confide: Confide) -> list[Call]:
 
 async def start(confide_factory: Any, catalog: Path | None = None, **kwargs: Any) -> Confide:
     """Confide whose security channel has the investigators of these tests as members."""
-    confide_factory.fake.channel_members[SECURITY] = [*INVESTIGATORS, "U0CONFIDE"]
+    confide_factory.fake.channel_members[SECURITY] = [*INVESTIGATORS, "U0BOT01"]  # a bot never investigates
     return await confide_factory.start(catalog=catalog, **kwargs)
 
 

@@ -20,7 +20,14 @@ from config.catalog import Catalog
 from workflows import agreements, audit, outbox, receipts
 from workflows.directory import resolve_principals
 from workflows.errors import InvalidInput, NotAllowed, NotFound
-from workflows.tables import case_evidence, case_legal_actions, case_messages, cases, group_members
+from workflows.tables import (
+    case_evidence,
+    case_legal_actions,
+    case_messages,
+    cases,
+    group_members,
+    members,
+)
 
 STATUSES = ("new", "triaging", "investigating", "escalated-legal", "resolved", "dismissed")
 CLOSED = ("resolved", "dismissed")
@@ -143,9 +150,10 @@ async def investigators(conn: AsyncConnection, catalog: Catalog) -> list[str]:
         return await resolve_principals(conn, catalog.investigators)
     if catalog.security_channel is None:
         return []
+    bots = sa.select(members.c.user_id).where(members.c.is_bot)  # Confide itself sits in the channel
     rows = await conn.execute(
         sa.select(group_members.c.user_id)
-        .where(group_members.c.group_id == catalog.security_channel)
+        .where(group_members.c.group_id == catalog.security_channel, group_members.c.user_id.not_in(bots))
         .order_by(group_members.c.user_id)
     )
     return await resolve_principals(conn, rows.scalars().all())
