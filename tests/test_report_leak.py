@@ -178,3 +178,27 @@ async def test_without_a_security_channel_reporting_says_it_is_not_set_up(confid
     status, body = await confide.slack.command("U0EMP01", "/report-leak")
     assert status == 200 and "not set up" in body["text"]
     assert not confide.fake.calls_to("views.open")
+
+
+async def test_odd_input_always_gets_a_friendly_reply(confide_factory):
+    confide = await start(confide_factory)
+    key = await file_report(confide)
+    odd = [
+        "status \x00",
+        "STATUS " + "x" * 5000,
+        "status <!channel> ✨",
+        "reply",
+        f"reply {key}",
+        f"reply {key} " + "y" * 3001,
+        "reply nokey hello",
+        "Help",
+        "   ",
+        "status " + key.lower() + " trailing words",
+    ]
+    for text in odd:
+        status, body = await confide.slack.command("U0EMP02", "/report-leak", text)
+        assert status == 200, text
+        if text.strip():
+            assert body["text"] and "went wrong on our side" not in body["text"], (text, body)
+    async with confide.db.read() as conn:
+        assert (await conn.execute(sa.select(sa.func.count()).select_from(cases))).scalar_one() == 1
