@@ -12,10 +12,11 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
-from handlers.blocks import cases as blocks
+from handlers.blocks import cases as case_blocks
+from handlers.blocks import reports as report_blocks
 from handlers.common import ephemeral, input_value, services_of
 from handlers.ids import CaseAction, CaseBlock, CaseView
-from workflows import case_actions, cases
+from workflows import case_actions, reports
 from workflows.errors import InvalidInput, NotFound
 
 STATUS_USAGE = "Usage: `/report-leak status <receipt-key>`"
@@ -30,18 +31,20 @@ async def handle_report_leak_command(
     words = (command.get("text") or "").strip().split(maxsplit=2)
     sub = words[0].lower() if words else ""
     if sub == "":
-        cases.check_reporting_ready(services.catalog)
+        reports.check_reporting_ready(services.catalog)
         await ack()
-        await client.views_open(trigger_id=command["trigger_id"], view=blocks.report_modal(services.catalog))
+        await client.views_open(
+            trigger_id=command["trigger_id"], view=report_blocks.report_modal(services.catalog)
+        )
         return
     if sub == "help":
-        await ack(ephemeral(blocks.REPORT_USAGE))
+        await ack(ephemeral(report_blocks.REPORT_USAGE))
         return
     if sub == "status":
         if len(words) < 2:
             raise InvalidInput(STATUS_USAGE)
         async with services.db.write() as conn:
-            view = await cases.reporter_view(
+            view = await reports.reporter_view(
                 conn,
                 services.catalog,
                 services.now(),
@@ -50,14 +53,14 @@ async def handle_report_leak_command(
                 key=" ".join(words[1:]),
             )
         if view is None:  # raised only now, so the wrong key's count is committed
-            raise NotFound(cases.NO_CASE_MATCHES)
-        await ack(response_type="ephemeral", **blocks.reporter_status(view))
+            raise NotFound(reports.NO_CASE_MATCHES)
+        await ack(response_type="ephemeral", **report_blocks.reporter_status(view))
         return
     if sub == "reply":
         if len(words) < 3:
             raise InvalidInput(REPLY_USAGE)
         async with services.db.write() as conn:
-            case = await cases.reporter_reply(
+            case = await reports.reporter_reply(
                 conn,
                 services.catalog,
                 services.now(),
@@ -67,17 +70,17 @@ async def handle_report_leak_command(
                 message=words[2],
             )
         if case is None:
-            raise NotFound(cases.NO_CASE_MATCHES)
+            raise NotFound(reports.NO_CASE_MATCHES)
         await ack(ephemeral(f"Your message was added to {case.ref}; the security team sees it there."))
         return
-    raise InvalidInput(f"I don't know `/report-leak {sub[:30]}`.\n\n{blocks.REPORT_USAGE}")
+    raise InvalidInput(f"I don't know `/report-leak {sub[:30]}`.\n\n{report_blocks.REPORT_USAGE}")
 
 
 async def handle_report_submission(ack: AsyncAck, body: dict, view: dict, context: AsyncBoltContext) -> None:
     services = services_of(context)
     choice = input_value(view, CaseBlock.ANONYMOUS)
     async with services.db.write() as conn:
-        filed = await cases.file_report(
+        filed = await reports.file_report(
             conn,
             services.catalog,
             services.now(),
@@ -89,7 +92,7 @@ async def handle_report_submission(ack: AsyncAck, body: dict, view: dict, contex
             where_when=input_value(view, CaseBlock.WHERE),
             evidence_links=input_value(view, CaseBlock.LINKS),
         )
-    await ack(response_action="update", view=blocks.receipt_modal(filed))
+    await ack(response_action="update", view=report_blocks.receipt_modal(filed))
 
 
 def _case_id(body: dict) -> int:
@@ -193,10 +196,10 @@ def register(app: AsyncApp) -> None:
     app.command("/report-leak")(handle_report_leak_command)
     app.view(CaseView.REPORT)(handle_report_submission)
     app.action(CaseAction.TAKE)(handle_take_case_button)
-    app.action(CaseAction.UPDATE_STATUS)(_opens(blocks.status_modal, open_only=True))
-    app.action(CaseAction.MESSAGE_REPORTER)(_opens(blocks.message_modal))
-    app.action(CaseAction.ADD_EVIDENCE)(_opens(blocks.evidence_modal))
-    app.action(CaseAction.RECORD_LEGAL)(_opens(blocks.legal_modal, today=True))
+    app.action(CaseAction.UPDATE_STATUS)(_opens(case_blocks.status_modal, open_only=True))
+    app.action(CaseAction.MESSAGE_REPORTER)(_opens(case_blocks.message_modal))
+    app.action(CaseAction.ADD_EVIDENCE)(_opens(case_blocks.evidence_modal))
+    app.action(CaseAction.RECORD_LEGAL)(_opens(case_blocks.legal_modal, today=True))
     app.view(CaseView.STATUS)(handle_status_submission)
     app.view(CaseView.MESSAGE)(handle_message_submission)
     app.view(CaseView.EVIDENCE)(handle_evidence_submission)

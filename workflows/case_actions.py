@@ -16,14 +16,15 @@ from config.catalog import Catalog
 from workflows import audit, outbox
 from workflows.cases import (
     CLOSED,
-    MAX_TEXT,
     REPORTER_UPDATE,
     STATUSES,
     CaseInfo,
+    clean_text,
     dtsa_status,
     get_case,
     publish,
     require_investigator,
+    required_text,
 )
 from workflows.errors import AlreadyDecided, InvalidInput, NotFound
 from workflows.tables import case_evidence, case_legal_actions, case_messages, cases
@@ -32,15 +33,6 @@ LEGAL_KINDS = ("cease-and-desist", "injunction", "litigation", "law-enforcement"
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 LINK = re.compile(r"^https?://\S+$", re.IGNORECASE)
 USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
-
-
-def _text(value: str | None, what: str, field: str, *, required: bool = False, limit: int = MAX_TEXT) -> str:
-    value = (value or "").strip()
-    if required and not value:
-        raise InvalidInput(f"Please fill in {what}.", field=field)
-    if len(value) > limit:
-        raise InvalidInput(f"Please keep {what} under {limit} characters.", field=field)
-    return value
 
 
 async def case_for_investigator(
@@ -117,7 +109,7 @@ async def update_status(
     """Move an open case to another status; resolved and dismissed are final and end its deadlines."""
     if status not in STATUSES or status == "new":
         raise InvalidInput("Pick the case's new status.", field="case_status")
-    text = _text(note, "the note", "case_note")
+    text = clean_text(note, "the note", "case_note")
     case = await _lock(conn, catalog, case_id, user_id, open_only=True)
     if status == case.status:
         raise InvalidInput(f"{case.ref} is already {status}.", field="case_status")
@@ -159,7 +151,7 @@ async def message_reporter(
     conn: AsyncConnection, catalog: Catalog, now: datetime, *, case_id: int, user_id: str, message: str | None
 ) -> CaseInfo:
     """A message the reporter reads with `/report-leak status`; it restarts the feedback deadline."""
-    body = _text(message, "the message", "case_message", required=True)
+    body = required_text(message, "the message", "case_message")
     case = await _lock(conn, catalog, case_id, user_id, open_only=False)
     message_id = await _add_message(conn, case_id, "to_reporter", user_id, body, now)
     values: dict[str, Any] = {"notify_count": 0}
@@ -201,8 +193,8 @@ async def add_evidence(
     sha256: str | None = None,
 ) -> CaseInfo:
     """Append evidence (never edited or removed); its audit entry carries the digests that pin it."""
-    text = _text(description, "a description", "evidence_description", required=True)
-    url = _text(link, "the link", "evidence_link") or None
+    text = required_text(description, "a description", "evidence_description")
+    url = clean_text(link, "the link", "evidence_link")
     if url and not LINK.match(url):
         raise InvalidInput("The link must be a web address starting with https://.", field="evidence_link")
     digest = parse_sha256(sha256)
@@ -264,9 +256,9 @@ async def record_legal_action(
     if kind not in LEGAL_KINDS:
         raise InvalidInput("Pick the kind of legal action.", field="legal_kind")
     when = parse_date(action_date)
-    party = _text(counterparty, "the counterparty", "legal_counterparty", required=True, limit=200)
-    state = _text(status, "the status", "legal_status", required=True, limit=100)
-    text = _text(notes, "the notes", "legal_notes") or None
+    party = required_text(counterparty, "the counterparty", "legal_counterparty", limit=200)
+    state = required_text(status, "the status", "legal_status", limit=100)
+    text = clean_text(notes, "the notes", "legal_notes")
     subject = (subject or "").strip() or None
     if subject is not None and not USER_ID.match(subject):
         raise InvalidInput("The subject must be a person in this workspace.", field="legal_subject")

@@ -52,7 +52,7 @@ _COLUMNS = (
 )
 
 
-def _nudge(row: sa.Row[Any], now: datetime) -> CaseNudge:
+def _nudge(row: Any, now: datetime) -> CaseNudge:
     return CaseNudge(
         case_id=row.id,
         status=row.status,

@@ -1,23 +1,20 @@
-"""Leak reports and the cases they become: filing, the reporter's follow-up by receipt key, the case card.
+"""Leak cases: what a case is, who may act on it, and the card in the security channel that shows it.
 
-Anonymity is a property of what is written, so it is enforced here: an anonymous report stores no
-reporter, and every time written on the reporter's behalf (the case's creation, their replies, the
-audit entries and outbox rows of those transactions) is cut to the start of the day. The caller's
-user id reaches these functions only to be dropped, or to feed the in-memory throttle.
+Reports open cases (workflows.reports); investigators act on them (workflows.case_actions).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from config.catalog import Catalog
-from workflows import agreements, audit, outbox, receipts
+from workflows import agreements, outbox
 from workflows.directory import resolve_principals
 from workflows.errors import InvalidInput, NotAllowed, NotFound
 from workflows.tables import (
@@ -31,12 +28,10 @@ from workflows.tables import (
 
 STATUSES = ("new", "triaging", "investigating", "escalated-legal", "resolved", "dismissed")
 CLOSED = ("resolved", "dismissed")
-NOT_SURE = "other"  # the report modal's "Not sure / other"
 MAX_TEXT = 3000
 CASE_CARD = "case_card"
 CASE_NOTE = "case_note"
 REPORTER_UPDATE = "case_reporter_update"
-NO_CASE_MATCHES = "No case matches that receipt key."
 CASE_REF = re.compile(r"^(?:case-?)?(\d{1,9})$", re.IGNORECASE)
 
 
@@ -124,24 +119,12 @@ class CaseInfo:
 
 
 @dataclass(frozen=True)
-class FiledReport:
-    case: CaseInfo
-    receipt_key: str  # shown once on the confirmation; stored nowhere
-
-
-@dataclass(frozen=True)
 class CaseMessage:
     id: int
     direction: str  # to_reporter | from_reporter | internal
     author: str | None
     body: str
     at: datetime
-
-
-@dataclass(frozen=True)
-class ReporterView:
-    case: CaseInfo
-    messages: list[CaseMessage]  # to and from the reporter, oldest first
 
 
 async def investigators(conn: AsyncConnection, catalog: Catalog) -> list[str]:
@@ -164,74 +147,19 @@ async def require_investigator(conn: AsyncConnection, catalog: Catalog, user_id:
         raise NotAllowed("Only the security team's investigators can act on leak cases.")
 
 
-def check_reporting_ready(catalog: Catalog) -> None:
-    """Reports go to the security channel; without one, say so before anyone writes a report."""
-    if catalog.security_channel is None:
-        raise NotAllowed("Leak reporting is not set up yet (no security channel); please tell an admin.")
+def clean_text(value: str | None, what: str, field: str, *, limit: int = MAX_TEXT) -> str | None:
+    """Stripped text or None when empty; InvalidInput naming the modal field when it is too long."""
+    value = (value or "").strip()
+    if len(value) > limit:
+        raise InvalidInput(f"Please keep {what} under {limit} characters.", field=field)
+    return value or None
 
 
-def _clean(text: str | None, what: str, field: str, *, required: bool = False) -> str | None:
-    text = (text or "").strip()
-    if required and not text:
+def required_text(value: str | None, what: str, field: str, *, limit: int = MAX_TEXT) -> str:
+    text = clean_text(value, what, field, limit=limit)
+    if text is None:
         raise InvalidInput(f"Please fill in {what}.", field=field)
-    if len(text) > MAX_TEXT:
-        raise InvalidInput(f"Please keep {what} under {MAX_TEXT} characters.", field=field)
-    return text or None
-
-
-async def file_report(
-    conn: AsyncConnection,
-    catalog: Catalog,
-    now: datetime,
-    *,
-    user_id: str,
-    anonymous: bool,
-    secret_id: str | None,
-    what_happened: str | None,
-    where_when: str | None = None,
-    evidence_links: str | None = None,
-) -> FiledReport:
-    """Open a case from a report and post it to the security channel; returns the receipt key once."""
-    check_reporting_ready(catalog)
-    if secret_id in (None, "", NOT_SURE):
-        secret_id = None
-    elif catalog.secret(secret_id) is None:
-        raise InvalidInput("That secret is no longer in the catalog; pick another.", field="leak_secret")
-    what = _clean(what_happened, "what happened", "what_happened", required=True)
-    where = _clean(where_when, "where and when", "where_when")
-    links = _clean(evidence_links, "the evidence links", "evidence_links")
-    at = day_start(now) if anonymous else now
-    key = receipts.new_key()
-    case_id = (
-        await conn.execute(
-            cases.insert()
-            .values(
-                secret_id=secret_id,
-                what_happened=what,
-                where_when=where,
-                evidence_links=links,
-                anonymous=anonymous,
-                reporter=None if anonymous else user_id,
-                receipt_hash=await receipts.key_hash(conn, key),
-                status="new",
-                created_at=at,
-                ack_due_at=at + timedelta(days=catalog.schedule.case_ack_days),
-                feedback_due_at=at + timedelta(days=catalog.schedule.case_feedback_days),
-            )
-            .returning(cases.c.id)
-        )
-    ).scalar_one()
-    await audit.record(
-        conn,
-        at=at,
-        actor=audit.ANONYMOUS if anonymous else user_id,
-        action="case.reported",
-        subject=case_ref(case_id),
-        details={"secret": secret_id, "anonymous": anonymous},
-    )
-    case = await get_case(conn, catalog, case_id)
-    await publish(conn, catalog, case, at, post=True)
-    return FiledReport(case, key)
+    return text
 
 
 async def get_case(conn: AsyncConnection, catalog: Catalog, case_id: int) -> CaseInfo:
@@ -328,81 +256,3 @@ async def publish(
             now=now,
             thread_key=key,
         )
-
-
-async def _case_by_key(
-    conn: AsyncConnection,
-    catalog: Catalog,
-    now: datetime,
-    throttle: receipts.WrongKeyThrottle,
-    user_id: str,
-    key: str,
-) -> CaseInfo | None:
-    """The case a receipt key opens; None (counted, throttled) for a wrong key."""
-    retry_at = throttle.retry_at(user_id, now)
-    if retry_at is not None:
-        minutes = max(1, int((retry_at - now).total_seconds() + 59) // 60)
-        raise NotAllowed(f"Too many wrong receipt keys. Please try again in {minutes} minute(s).")
-    digest = await receipts.key_hash(conn, key)
-    case_id = (
-        (await conn.execute(sa.select(cases.c.id).where(cases.c.receipt_hash == digest))).scalar()
-        if digest
-        else None
-    )
-    if case_id is None:
-        throttle.record_failure(user_id, now)
-        await receipts.count_wrong_key(conn, now)
-        return None
-    return await get_case(conn, catalog, case_id)
-
-
-async def reporter_view(
-    conn: AsyncConnection,
-    catalog: Catalog,
-    now: datetime,
-    *,
-    throttle: receipts.WrongKeyThrottle,
-    user_id: str,
-    key: str,
-) -> ReporterView | None:
-    """Status and messages for whoever holds the key; None for a wrong key (the caller says so)."""
-    case = await _case_by_key(conn, catalog, now, throttle, user_id, key)
-    if case is None:
-        return None
-    return ReporterView(case, await messages_of(conn, case.id))
-
-
-async def reporter_reply(
-    conn: AsyncConnection,
-    catalog: Catalog,
-    now: datetime,
-    *,
-    throttle: receipts.WrongKeyThrottle,
-    user_id: str,
-    key: str,
-    message: str,
-) -> CaseInfo | None:
-    """Add the reporter's message to the case; investigators see it in the case thread."""
-    body = _clean(message, "your message", "message", required=True)
-    case = await _case_by_key(conn, catalog, now, throttle, user_id, key)
-    if case is None:
-        return None
-    at = day_start(now) if case.anonymous else now
-    message_id = (
-        await conn.execute(
-            case_messages.insert()
-            .values(case_id=case.id, direction="from_reporter", author=case.reporter, body=body, at=at)
-            .returning(case_messages.c.id)
-        )
-    ).scalar_one()
-    await audit.record(
-        conn,
-        at=at,
-        actor=case.reporter or audit.ANONYMOUS,
-        action="case.reporter_replied",
-        subject=case.ref,
-        details={"message": message_id},
-    )
-    note = {"event": "reporter_reply", "reporter": case.reporter, "text": body}
-    await publish(conn, catalog, case, at, note=note, card=False)
-    return case

@@ -1,13 +1,11 @@
-"""Block Kit for leak reports and cases: the report modal, the receipt, the case card and its thread,
-the reporter's status view and the investigators' modals."""
+"""Block Kit for leak cases: the case card and its thread in the security channel, and the
+investigators' modals."""
 
 from __future__ import annotations
 
 from datetime import date
 from typing import Any
 
-from config.catalog import Catalog
-from handlers.blocks.access import notice_modal
 from handlers.blocks.common import (
     actions,
     button,
@@ -22,7 +20,7 @@ from handlers.blocks.common import (
 )
 from handlers.ids import CaseAction, CaseBlock, CaseView
 from workflows.case_actions import LEGAL_KINDS
-from workflows.cases import NOT_SURE, STATUSES, CaseInfo, FiledReport, ReporterView, case_ref
+from workflows.cases import STATUSES, CaseInfo, case_ref
 
 STATUS_NAME = {
     "new": "New",
@@ -47,19 +45,9 @@ LEGAL_LABEL = {
     "law-enforcement": "Law-enforcement referral",
     "other": "Other",
 }
-NOT_SURE_OPTION = option("Not sure / other", NOT_SURE)
-ANONYMOUS_OPTION = {
-    **option("Stay anonymous", "anonymous"),
-    "description": {"type": "plain_text", "text": "Nothing that identifies you is stored or logged."},
-}
-REPORT_USAGE = """*`/report-leak`* — report a suspected leak, anonymously by default
-• `/report-leak` — open the report form
-• `/report-leak status <receipt-key>` — your report's status and the security team's messages
-• `/report-leak reply <receipt-key> <message…>` — answer the security team
-• `/report-leak help` — this help"""
 
 
-def _label(status: str) -> str:
+def status_label(status: str) -> str:
     return f"{STATUS_ICON.get(status, '')} {STATUS_NAME.get(status, status)}".strip()
 
 
@@ -68,7 +56,7 @@ def quote(text: str) -> str:
     return "\n".join(f">{line}" for line in escape(text).splitlines() or [""])
 
 
-def _input(
+def input_block(
     block_id: str, label: str, element: dict[str, Any], *, optional: bool = False, hint: str | None = None
 ) -> dict[str, Any]:
     block: dict[str, Any] = {
@@ -83,66 +71,8 @@ def _input(
     return block
 
 
-def _text(*, multiline: bool = False, max_length: int = 3000) -> dict[str, Any]:
+def text_input(*, multiline: bool = False, max_length: int = 3000) -> dict[str, Any]:
     return {"type": "plain_text_input", "multiline": multiline, "max_length": max_length}
-
-
-def report_modal(catalog: Catalog) -> dict[str, Any]:
-    """The /report-leak form; labels are what people (and acceptance checks) fill in."""
-    secrets = [option(f"{s.name} ({s.id})", s.id) for s in catalog.secrets[:99]]
-    blocks = [
-        context(
-            "Anonymous by default: nothing that identifies you is stored. You will get a receipt key "
-            "to read the security team's answers and to reply, without saying who you are."
-        ),
-        _input(
-            CaseBlock.SECRET,
-            "Which secret is affected",
-            {
-                "type": "static_select",
-                "options": [*secrets, NOT_SURE_OPTION],
-                "initial_option": NOT_SURE_OPTION,
-            },
-        ),
-        _input(CaseBlock.WHAT, "What happened", _text(multiline=True)),
-        _input(CaseBlock.WHERE, "Where and when", _text(multiline=True), optional=True),
-        _input(
-            CaseBlock.LINKS,
-            "Evidence links",
-            _text(multiline=True),
-            optional=True,
-            hint="Links to messages, files or pages. A link to your own file may reveal who you are.",
-        ),
-        _input(
-            CaseBlock.ANONYMOUS,
-            "Stay anonymous",
-            {"type": "checkboxes", "options": [ANONYMOUS_OPTION], "initial_options": [ANONYMOUS_OPTION]},
-            optional=True,
-            hint="Untick to report under your name; the security team may then message you directly.",
-        ),
-    ]
-    return modal(CaseView.REPORT, "Report a leak", blocks, submit="Send report")
-
-
-def receipt_modal(filed: FiledReport) -> dict[str, Any]:
-    """The confirmation: the only place the receipt key is ever shown."""
-    key = filed.receipt_key
-    who = (
-        "Nothing that identifies you was stored, and Confide will never message you: "
-        "check back with your key."
-        if filed.case.anonymous
-        else "You reported under your name: the security team may also message you directly."
-    )
-    blocks = [
-        section(f"*Your report is {filed.case.ref}.* The security team has it now."),
-        section(f"*Your receipt key*\n`{key}`"),
-        section(
-            "Write it down now: it is shown only this once and cannot be recovered. With it you can "
-            f"follow up at any time:\n• `/report-leak status {key}`\n• `/report-leak reply {key} <message>`"
-        ),
-        context(who),
-    ]
-    return notice_modal("Report received", blocks)
 
 
 def _dtsa_line(data: dict[str, Any]) -> str:
@@ -163,7 +93,7 @@ def _dtsa_line(data: dict[str, Any]) -> str:
 
 def case_summary(data: dict[str, Any]) -> str:
     who = f"assigned to {user(data['assignee'])}" if data.get("assignee") else "not taken yet"
-    return f"*{case_ref(data['case_id'])}* · {_label(data['status'])} · {who}"
+    return f"*{case_ref(data['case_id'])}* · {status_label(data['status'])} · {who}"
 
 
 def case_card(data: dict[str, Any]) -> dict[str, Any]:
@@ -205,7 +135,7 @@ def case_card(data: dict[str, Any]) -> dict[str, Any]:
     blocks.append(actions(*buttons, block_id=f"case_{case_id}"))
     who = f"assigned to <@{data['assignee']}>" if data.get("assignee") else "not taken yet"
     secret_name = data.get("secret_name") or "Not sure / other"
-    text = f"{case_ref(case_id)}: {_label(data['status'])}, {who} — {secret_name}"
+    text = f"{case_ref(case_id)}: {status_label(data['status'])}, {who} — {secret_name}"
     return message(text, blocks)
 
 
@@ -218,9 +148,9 @@ def case_note(data: dict[str, Any]) -> dict[str, Any]:
         text = f"🙋 {by} took {ref}" + (
             f" over from {user(data['previous'])}" if data.get("previous") else ""
         )
-        text += f" ({_label(data['status'])})."
+        text += f" ({status_label(data['status'])})."
     elif event == "status":
-        text = f"🔄 {by} moved {ref} from {_label(data['from'])} to {_label(data['to'])}."
+        text = f"🔄 {by} moved {ref} from {status_label(data['from'])} to {status_label(data['to'])}."
         if data.get("text"):
             text += f"\n{quote(data['text'])}"
     elif event == "message_to_reporter":
@@ -252,38 +182,6 @@ def case_note(data: dict[str, Any]) -> dict[str, Any]:
     return message(text, [section(text)])
 
 
-def reporter_update(data: dict[str, Any]) -> dict[str, Any]:
-    """The DM to a named reporter (an anonymous one is never messaged)."""
-    ref = case_ref(data["case_id"])
-    if data["event"] == "message":
-        text = f"The security team wrote about your report {ref}:\n{quote(data['text'])}"
-    else:
-        text = f"Your report {ref} is now {_label(data['status'])}."
-    return message(text, [section(text)])
-
-
-def reporter_status(view: ReporterView) -> dict[str, Any]:
-    """What `/report-leak status` shows the key holder: the status and every message, newest last."""
-    case = view.case
-    blocks = [
-        section(
-            f"*{case.ref}* — {_label(case.status)}\n"
-            f"Reported {slack_date(case.created_at, '{date_short_pretty}')}"
-        )
-    ]
-    shown = view.messages[-40:]
-    if len(view.messages) > len(shown):
-        blocks.append(context(f"{len(view.messages) - len(shown)} older message(s) not shown."))
-    for item in shown:
-        who = "Security team" if item.direction == "to_reporter" else "You"
-        when = slack_date(item.at, "{date_short_pretty}")
-        blocks.append(section(f"*{who}* · {when}\n{quote(item.body)}"))
-    if not view.messages:
-        blocks.append(context("No messages yet. The security team writes here; check back with your key."))
-    text = f"{case.ref}: {_label(case.status)}, {len(view.messages)} message(s)"
-    return message(text, blocks)
-
-
 def _case_modal(
     callback_id: str, title: str, case: CaseInfo, blocks: list[dict[str, Any]], submit: str
 ) -> dict:
@@ -294,9 +192,13 @@ def status_modal(case: CaseInfo) -> dict[str, Any]:
     choices = [option(STATUS_NAME[s], s) for s in STATUSES if s not in ("new", case.status)]
     blocks = [
         section(case_summary(case.card_data())),
-        _input(CaseBlock.STATUS, "New status", {"type": "static_select", "options": choices}),
-        _input(
-            CaseBlock.NOTE, "Note", _text(multiline=True), optional=True, hint="Posted in the case thread."
+        input_block(CaseBlock.STATUS, "New status", {"type": "static_select", "options": choices}),
+        input_block(
+            CaseBlock.NOTE,
+            "Note",
+            text_input(multiline=True),
+            optional=True,
+            hint="Posted in the case thread.",
         ),
     ]
     return _case_modal(CaseView.STATUS, f"Update {case.ref}", case, blocks, "Update")
@@ -308,19 +210,22 @@ def message_modal(case: CaseInfo) -> dict[str, Any]:
         if case.anonymous
         else f"{user(case.reporter or '')} gets it by DM and with `/report-leak status`."
     )
-    blocks = [context(how), _input(CaseBlock.MESSAGE, "Message to the reporter", _text(multiline=True))]
+    blocks = [
+        context(how),
+        input_block(CaseBlock.MESSAGE, "Message to the reporter", text_input(multiline=True)),
+    ]
     return _case_modal(CaseView.MESSAGE, f"Message {case.ref}", case, blocks, "Send")
 
 
 def evidence_modal(case: CaseInfo) -> dict[str, Any]:
     blocks = [
         context("Evidence is append-only: it cannot be edited or removed once added."),
-        _input(CaseBlock.EVIDENCE_DESCRIPTION, "Description", _text(multiline=True)),
-        _input(CaseBlock.EVIDENCE_LINK, "Link", _text(), optional=True),
-        _input(
+        input_block(CaseBlock.EVIDENCE_DESCRIPTION, "Description", text_input(multiline=True)),
+        input_block(CaseBlock.EVIDENCE_LINK, "Link", text_input(), optional=True),
+        input_block(
             CaseBlock.EVIDENCE_SHA256,
             "SHA-256",
-            _text(max_length=80),
+            text_input(max_length=80),
             optional=True,
             hint="The file's SHA-256 (64 hex characters), e.g. from `shasum -a 256 <file>`.",
         ),
@@ -334,14 +239,17 @@ def legal_modal(case: CaseInfo, today: date) -> dict[str, Any]:
     if case.subject_user:
         subject["initial_user"] = case.subject_user
     blocks = [
-        _input(CaseBlock.LEGAL_KIND, "Legal action", {"type": "static_select", "options": kinds}),
-        _input(CaseBlock.LEGAL_DATE, "Date", {"type": "datepicker", "initial_date": today.isoformat()}),
-        _input(CaseBlock.LEGAL_COUNTERPARTY, "Counterparty", _text(max_length=200)),
-        _input(
-            CaseBlock.LEGAL_STATUS, "Status", _text(max_length=100), hint="e.g. drafted, sent, filed, granted"
+        input_block(CaseBlock.LEGAL_KIND, "Legal action", {"type": "static_select", "options": kinds}),
+        input_block(CaseBlock.LEGAL_DATE, "Date", {"type": "datepicker", "initial_date": today.isoformat()}),
+        input_block(CaseBlock.LEGAL_COUNTERPARTY, "Counterparty", text_input(max_length=200)),
+        input_block(
+            CaseBlock.LEGAL_STATUS,
+            "Status",
+            text_input(max_length=100),
+            hint="e.g. drafted, sent, filed, granted",
         ),
-        _input(CaseBlock.LEGAL_NOTES, "Notes", _text(multiline=True), optional=True),
-        _input(
+        input_block(CaseBlock.LEGAL_NOTES, "Notes", text_input(multiline=True), optional=True),
+        input_block(
             CaseBlock.LEGAL_SUBJECT,
             "Subject",
             subject,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from handlers.blocks import access, cases
+from handlers.blocks import access, cases, reports
 
 Renderer = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -16,7 +16,7 @@ RENDERERS: dict[str, Renderer] = {
     "offboarding_notice": access.offboarding_notice,
     "case_card": cases.case_card,
     "case_note": cases.case_note,
-    "case_reporter_update": cases.reporter_update,
+    "case_reporter_update": reports.reporter_update,
 }
 
 
