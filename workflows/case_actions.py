@@ -67,6 +67,23 @@ async def _tell_named_reporter(
         )
 
 
+async def _recorded(
+    conn: AsyncConnection,
+    catalog: Catalog,
+    now: datetime,
+    case: CaseInfo,
+    user_id: str,
+    action: str,
+    details: dict[str, Any],
+    note: dict[str, Any],
+) -> CaseInfo:
+    """Audit an investigator's change, then show it: the card refreshed and a note in its thread."""
+    await audit.record(conn, at=now, actor=user_id, action=action, subject=case.ref, details=details)
+    updated = await get_case(conn, catalog, case.id)
+    await publish(conn, catalog, updated, now, note={"by": user_id, **note})
+    return updated
+
+
 async def take_case(
     conn: AsyncConnection, catalog: Catalog, now: datetime, *, case_id: int, user_id: str
 ) -> CaseInfo:
@@ -80,17 +97,9 @@ async def take_case(
         .where(cases.c.id == case_id)
         .values(assignee=user_id, status=status, ack_due_at=None, notify_count=0)
     )
-    await audit.record(
-        conn,
-        at=now,
-        actor=user_id,
-        action="case.taken",
-        subject=case.ref,
-        details={"previous_assignee": case.assignee, "status": status},
-    )
-    taken = await get_case(conn, catalog, case_id)
-    note = {"event": "taken", "by": user_id, "previous": case.assignee, "status": status}
-    await publish(conn, catalog, taken, now, note=note)
+    details = {"previous_assignee": case.assignee, "status": status}
+    note = {"event": "taken", "previous": case.assignee, "status": status}
+    taken = await _recorded(conn, catalog, now, case, user_id, "case.taken", details, note)
     if status != case.status:
         await _tell_named_reporter(conn, taken, now, {"event": "status", "status": status})
     return taken
@@ -120,17 +129,9 @@ async def update_status(
     note_id = None
     if text:  # an internal note: in the case thread and the export, never shown to the reporter
         note_id = await _add_message(conn, case_id, "internal", user_id, text, now)
-    await audit.record(
-        conn,
-        at=now,
-        actor=user_id,
-        action="case.status_changed",
-        subject=case.ref,
-        details={"from": case.status, "to": status, "note": note_id},
-    )
-    updated = await get_case(conn, catalog, case_id)
-    thread = {"event": "status", "by": user_id, "from": case.status, "to": status, "text": text or None}
-    await publish(conn, catalog, updated, now, note=thread)
+    details = {"from": case.status, "to": status, "note": note_id}
+    thread = {"event": "status", "from": case.status, "to": status, "text": text}
+    updated = await _recorded(conn, catalog, now, case, user_id, "case.status_changed", details, thread)
     await _tell_named_reporter(conn, updated, now, {"event": "status", "status": status})
     return updated
 
@@ -158,18 +159,9 @@ async def message_reporter(
     if not case.closed:
         values["feedback_due_at"] = now + timedelta(days=catalog.schedule.case_feedback_days)
     await conn.execute(cases.update().where(cases.c.id == case_id).values(**values))
-    await audit.record(
-        conn,
-        at=now,
-        actor=user_id,
-        action="case.reporter_messaged",
-        subject=case.ref,
-        details={"message": message_id},
-    )
-    updated = await get_case(conn, catalog, case_id)
-    await publish(
-        conn, catalog, updated, now, note={"event": "message_to_reporter", "by": user_id, "text": body}
-    )
+    details = {"message": message_id}
+    note = {"event": "message_to_reporter", "text": body}
+    updated = await _recorded(conn, catalog, now, case, user_id, "case.reporter_messaged", details, note)
     await _tell_named_reporter(conn, updated, now, {"event": "message", "text": body})
     return updated
 
@@ -208,23 +200,10 @@ async def add_evidence(
             .returning(case_evidence.c.id)
         )
     ).scalar_one()
-    await audit.record(
-        conn,
-        at=now,
-        actor=user_id,
-        action="case.evidence_added",
-        subject=case.ref,
-        details={
-            "evidence": evidence_id,
-            "link": url,
-            "sha256": digest,
-            "description_sha256": text_digest(text),
-        },
-    )
-    updated = await get_case(conn, catalog, case_id)
-    note = {"event": "evidence", "by": user_id, "description": text, "link": url, "sha256": digest}
-    await publish(conn, catalog, updated, now, note=note)
-    return updated
+    pinned = {"link": url, "sha256": digest, "description_sha256": text_digest(text)}
+    details = {"evidence": evidence_id, **pinned}
+    note = {"event": "evidence", "description": text, "link": url, "sha256": digest}
+    return await _recorded(conn, catalog, now, case, user_id, "case.evidence_added", details, note)
 
 
 def text_digest(text: str) -> str:
@@ -288,11 +267,5 @@ async def record_legal_action(
     ).scalar_one()
     details = {"legal_action": action_id, "kind": kind, "date": when.isoformat(), "counterparty": party}
     details.update(status=state, subject=subject, dtsa_notice=notice)
-    await audit.record(
-        conn, at=now, actor=user_id, action="case.legal_action_recorded", subject=case.ref, details=details
-    )
-    updated = await get_case(conn, catalog, case_id)
-    await publish(
-        conn, catalog, updated, now, note={"event": "legal", "by": user_id, **details, "notes": text}
-    )
-    return updated
+    note = {"event": "legal", **details, "notes": text}
+    return await _recorded(conn, catalog, now, case, user_id, "case.legal_action_recorded", details, note)
