@@ -6,7 +6,7 @@ what (if anything) of it is kept.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
@@ -108,7 +108,9 @@ async def handle_take_case_button(ack: AsyncAck, body: dict, context: AsyncBoltC
     await ack()
 
 
-def _opens(render: Callable[..., dict[str, Any]], *, open_only: bool = False, today: bool = False):  # type: ignore[no-untyped-def]
+def _opens(
+    render: Callable[..., dict[str, Any]], *, open_only: bool = False, today: bool = False
+) -> Callable[..., Awaitable[None]]:
     """A button listener that checks the clicker may act on the case, then opens `render(case)`."""
 
     async def handle_case_button(

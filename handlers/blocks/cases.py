@@ -91,9 +91,12 @@ def _dtsa_line(data: dict[str, Any]) -> str:
     return f"*Subject:* {subject} — ⚠️ acknowledged no agreement, so no DTSA immunity notice was given"
 
 
+def _assignment(data: dict[str, Any]) -> str:
+    return f"assigned to {user(data['assignee'])}" if data.get("assignee") else "not taken yet"
+
+
 def case_summary(data: dict[str, Any]) -> str:
-    who = f"assigned to {user(data['assignee'])}" if data.get("assignee") else "not taken yet"
-    return f"*{case_ref(data['case_id'])}* · {status_label(data['status'])} · {who}"
+    return f"*{case_ref(data['case_id'])}* · {status_label(data['status'])} · {_assignment(data)}"
 
 
 def case_card(data: dict[str, Any]) -> dict[str, Any]:
@@ -133,9 +136,8 @@ def case_card(data: dict[str, Any]) -> dict[str, Any]:
             button("Update status", CaseAction.UPDATE_STATUS, value),
         ]
     blocks.append(actions(*buttons, block_id=f"case_{case_id}"))
-    who = f"assigned to <@{data['assignee']}>" if data.get("assignee") else "not taken yet"
     secret_name = data.get("secret_name") or "Not sure / other"
-    text = f"{case_ref(case_id)}: {status_label(data['status'])}, {who} — {secret_name}"
+    text = f"{case_ref(case_id)}: {status_label(data['status'])}, {_assignment(data)} — {secret_name}"
     return message(text, blocks)
 
 
