@@ -5,6 +5,7 @@ from __future__ import annotations
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.logs import guarded_logger
 from config.settings import Settings
 from handlers import register_all
 from workflows.services import Services
@@ -17,7 +18,8 @@ def build_app(settings: Settings, services: Services, client: AsyncWebClient) ->
     how "acked is durable" holds for events too. A middleware puts `services` into each listener's
     context, so handlers reach the database, the catalog and the clock without globals. Signature
     verification is Bolt's own (401 for unsigned, wrongly signed or stale requests). `auth.test`
-    runs lazily on the first request.
+    runs lazily on the first request. Bolt logs through a guarded logger: its DEBUG output is whole
+    request and response bodies.
     """
     signing_secret = (
         settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
@@ -30,6 +32,7 @@ def build_app(settings: Settings, services: Services, client: AsyncWebClient) ->
         # Answer Slack only once the listener has finished: an event's work is committed before Slack
         # hears "200", so a crash makes Slack retry instead of losing, say, an offboarding.
         process_before_response=True,
+        logger=guarded_logger("confide.slack_bolt"),
     )
 
     async def provide_services(context: AsyncBoltContext, next) -> None:  # type: ignore[no-untyped-def]

@@ -1,9 +1,10 @@
-"""The `confide` command line: serve, migrate, catalog check, audit verify and export."""
+"""The `confide` command line: serve, migrate, catalog check, audit verify and export, cases export."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import signal
 import sys
 from datetime import datetime
@@ -11,8 +12,10 @@ from datetime import datetime
 from bot.logs import configure_logging
 from config.catalog import CatalogError, catalog_warnings, load_catalog
 from config.settings import Settings, SettingsError, load_settings
-from workflows import audit
+from workflows import audit, case_export
 from workflows.db import Database
+from workflows.errors import ConfideError
+from workflows.services import utc_now
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
         "forward", help="send the audit log to CONFIDE_AUDIT_WEBHOOK_URL again"
     )
     forward.add_argument("--since", type=parse_instant, help="ISO-8601 instant (default: everything)")
+
+    cases_parser = commands.add_parser("cases", help="leak cases")
+    cases_commands = cases_parser.add_subparsers(dest="cases_command", required=True)
+    case_bundle = cases_commands.add_parser("export", help="write a case bundle (JSON) for counsel to stdout")
+    case_bundle.add_argument("case", help="the case, e.g. CASE-3")
     return parser
 
 
@@ -118,6 +126,8 @@ async def run_database_command(settings: Settings, args: argparse.Namespace) -> 
             return 0
         if args.command == "audit" and args.audit_command == "forward":
             return await forward_audit(db, settings, args.since)
+        if args.command == "cases" and args.cases_command == "export":
+            return await export_case_bundle(settings, db, args.case)
         raise AssertionError(f"unhandled command {args.command}")
     finally:
         await db.dispose()
@@ -137,6 +147,24 @@ async def forward_audit(db: Database, settings: Settings, since: datetime | None
         print(f"forwarding failed: {type(exc).__name__}", file=sys.stderr)
         return 1
     print(f"forwarded {sent} audit entries")
+    return 0
+
+
+async def export_case_bundle(settings: Settings, db: Database, ref: str) -> int:
+    try:
+        catalog = load_catalog(settings.confide_catalog)
+    except CatalogError as exc:
+        print("confide: cannot read the catalog:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    try:
+        async with db.read() as conn:
+            bundle = await case_export.export_case(conn, catalog, ref, utc_now())
+    except ConfideError as exc:
+        print(f"confide: {exc.message}", file=sys.stderr)
+        return 1
+    print(json.dumps(bundle, indent=2, ensure_ascii=False))
     return 0
 
 

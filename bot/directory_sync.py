@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from workflows.directory import member_from_slack, replace_group_members
@@ -30,10 +31,36 @@ async def sync_directory(services: Services, client: AsyncWebClient) -> int:
         cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
         if not cursor:
             break
-    groups = sorted({o for s in services.catalog.secrets for o in s.owners if o.startswith("S")})
+    catalog = services.catalog
+    principals = [o for s in catalog.secrets for o in s.owners] + list(catalog.investigators or [])
+    groups = sorted({p for p in principals if p.startswith("S")})
     for group_id in groups:
         response = await client.usergroups_users_list(usergroup=group_id)
         async with services.db.write() as conn:
             await replace_group_members(conn, group_id, response.get("users", []))
+    await sync_security_channel(services, client)
     logger.info("directory synced members=%d groups=%d", count, len(groups))
     return count
+
+
+async def sync_security_channel(services: Services, client: AsyncWebClient) -> None:
+    """Without `investigators` in the catalog, the security channel's members investigate cases: keep
+    them as the members of a group whose id is the channel's."""
+    channel = services.catalog.security_channel
+    if channel is None or services.catalog.investigators is not None:
+        return
+    user_ids: list[str] = []
+    cursor: str | None = None
+    try:
+        while True:
+            page = await client.conversations_members(channel=channel, limit=200, cursor=cursor or None)
+            user_ids += page.get("members", [])
+            cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+            if not cursor:
+                break
+    except SlackApiError as exc:  # the app keeps serving; nobody can act on cases until this works
+        logger.warning("security channel members unavailable error=%s", exc.response.get("error"))
+        return
+    async with services.db.write() as conn:
+        await replace_group_members(conn, channel, user_ids)
+    logger.info("security channel synced members=%d", len(user_ids))

@@ -32,6 +32,36 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry)
 
 
+class DropBelow(logging.Filter):
+    """Drops records below a level whatever level the logger is set to (a test or operator may set DEBUG)."""
+
+    def __init__(self, level: int):
+        super().__init__()
+        self.level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= self.level
+
+
+# Below these levels, libraries print what Confide promises never to log (request and response bodies,
+# SQL parameters: user text, receipt keys, trigger ids, the ids of anonymous reporters).
+LIBRARY_FLOORS = {"aiosqlite": logging.INFO, "sqlalchemy.engine.Engine": logging.WARNING}
+
+
+def guarded_logger(name: str, level: int = logging.INFO) -> logging.Logger:
+    """A logger that never passes on records below `level`; Bolt and the Slack SDK are given one each
+    (their DEBUG output is whole payloads) and copy its filter onto the loggers they derive from it."""
+    logger = logging.getLogger(name)
+    if not any(isinstance(f, DropBelow) for f in logger.filters):
+        logger.addFilter(DropBelow(level))
+    return logger
+
+
+def guard_library_logs() -> None:
+    for name, level in LIBRARY_FLOORS.items():
+        guarded_logger(name, level)
+
+
 def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
@@ -47,5 +77,4 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
     # Bolt and the SDK print whole request and response bodies at DEBUG; bodies never reach our logs.
     for noisy in ("slack_bolt", "slack_sdk", "aiohttp.access", "apscheduler"):
         logging.getLogger(noisy).setLevel(max(logging.INFO, logging.getLevelName(level)))
-    # SQLAlchemy's INFO is statement echo with parameters, which are user text: never.
-    logging.getLogger("sqlalchemy").setLevel(logging.WARNING)
+    guard_library_logs()

@@ -12,6 +12,7 @@ from bot.app import build_app
 from bot.delivery import Deliverer
 from bot.directory_sync import sync_directory
 from bot.forwarder import AuditForwarder
+from bot.logs import guard_library_logs
 from bot.metrics import Metrics
 from bot.server import build_web_app
 from bot.slack_client import build_client
@@ -32,6 +33,7 @@ class Runtime:
         delivery_poll_seconds: float = 1.0,
     ):
         self.settings = settings
+        guard_library_logs()
         self.catalog = load_catalog(settings.confide_catalog)
         self.db = Database(settings.database_url)
         self.services = Services(db=self.db, catalog=self.catalog, clock=clock)

@@ -9,6 +9,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.logs import guarded_logger
 from config.settings import Settings
 
 
@@ -20,6 +21,7 @@ def build_client(settings: Settings, *, retries: int = 2, timeout: int = 10) -> 
         token=settings.slack_bot_token.get_secret_value(),
         base_url=base_url,
         timeout=timeout,
+        logger=guarded_logger("confide.slack_sdk"),  # its DEBUG output is every request's arguments
         retry_handlers=[
             AsyncRateLimitErrorRetryHandler(max_retry_count=retries),
             AsyncServerErrorRetryHandler(max_retry_count=retries),

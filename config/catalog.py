@@ -106,6 +106,14 @@ class Catalog(_Entry):
                 raise ValueError(f"{admin!r} is not a Slack user id (U...)")
         return admins
 
+    @field_validator("investigators")
+    @classmethod
+    def _investigator_ids(cls, investigators: list[str] | None) -> list[str] | None:
+        for principal in investigators or []:
+            if not SLACK_PRINCIPAL_ID.match(principal):
+                raise ValueError(f"{principal!r} is not a Slack user id (U...) or user-group id (S...)")
+        return investigators
+
     @field_validator("security_channel", "recognition_channel")
     @classmethod
     def _channel_id(cls, channel: str | None) -> str | None:

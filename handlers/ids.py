@@ -22,3 +22,41 @@ class Block(StrEnum):
     DURATION = "duration"
     JUSTIFICATION = "justification"
     REASON = "reason"
+
+
+class CaseAction(StrEnum):
+    TAKE = "case_take"
+    UPDATE_STATUS = "case_update_status"
+    MESSAGE_REPORTER = "case_message_reporter"
+    ADD_EVIDENCE = "case_add_evidence"
+    RECORD_LEGAL = "case_record_legal"
+
+
+class CaseView(StrEnum):
+    REPORT = "report_leak_modal"
+    STATUS = "case_status_modal"
+    MESSAGE = "case_message_modal"
+    EVIDENCE = "case_evidence_modal"
+    LEGAL = "case_legal_modal"
+
+
+class CaseBlock(StrEnum):
+    """Modal inputs of leak reports and cases; each value is the `field` workflows name in errors."""
+
+    SECRET = "leak_secret"
+    WHAT = "what_happened"
+    WHERE = "where_when"
+    LINKS = "evidence_links"
+    ANONYMOUS = "anonymous"
+    STATUS = "case_status"
+    NOTE = "case_note"
+    MESSAGE = "case_message"
+    EVIDENCE_DESCRIPTION = "evidence_description"
+    EVIDENCE_LINK = "evidence_link"
+    EVIDENCE_SHA256 = "evidence_sha256"
+    LEGAL_KIND = "legal_kind"
+    LEGAL_DATE = "legal_date"
+    LEGAL_COUNTERPARTY = "legal_counterparty"
+    LEGAL_STATUS = "legal_status"
+    LEGAL_NOTES = "legal_notes"
+    LEGAL_SUBJECT = "legal_subject"

@@ -119,7 +119,9 @@ class SlackDriver:
         return await self.interact(payload)
 
     async def submit(self, user: str, view: dict[str, Any], values: dict[str, Any]) -> tuple[int, Any]:
-        """Submit a modal, filling inputs by their label: text, a select option's text, or checkbox texts."""
+        """Submit a modal, filling inputs by their label: text, a select option's text, checkbox texts, a
+        user id (user select) or YYYY-MM-DD (date picker). Inputs left out keep their initial value, as in
+        Slack."""
         state: dict[str, Any] = {}
         for block in view.get("blocks", []):
             if block.get("type") != "input":
@@ -127,13 +129,21 @@ class SlackDriver:
             label = block["label"]["text"]
             element = block["element"]
             entry: dict[str, Any] = {"type": element["type"]}
-            value = values.get(label)
+            if label not in values:
+                entry.update(_initial_state(element))
+                state[block["block_id"]] = {element["action_id"]: entry}
+                continue
+            value = values[label]
             if element["type"] == "plain_text_input":
                 entry["value"] = value
             elif element["type"] in ("static_select", "radio_buttons"):
                 entry["selected_option"] = _option(element, value) if value is not None else None
             elif element["type"] == "checkboxes":
                 entry["selected_options"] = [_option(element, v) for v in (value or [])]
+            elif element["type"] == "users_select":
+                entry["selected_user"] = value
+            elif element["type"] == "datepicker":
+                entry["selected_date"] = value
             else:
                 entry["value"] = value
             state[block["block_id"]] = {element["action_id"]: entry}
@@ -187,6 +197,20 @@ def find_button(blocks: list[dict[str, Any]], label: str) -> tuple[str, dict[str
             if element.get("type") == "button" and element["text"]["text"] == label:
                 return block.get("block_id", "b"), element
     return None
+
+
+def _initial_state(element: dict[str, Any]) -> dict[str, Any]:
+    """What Slack sends for an input the person did not touch."""
+    kind = element["type"]
+    if kind in ("static_select", "radio_buttons"):
+        return {"selected_option": element.get("initial_option")}
+    if kind == "checkboxes":
+        return {"selected_options": list(element.get("initial_options") or [])}
+    if kind == "users_select":
+        return {"selected_user": element.get("initial_user")}
+    if kind == "datepicker":
+        return {"selected_date": element.get("initial_date")}
+    return {"value": element.get("initial_value")}
 
 
 def _option(element: dict[str, Any], wanted: str) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from config.catalog import Catalog
 from workflows.db import Database
+from workflows.receipts import WrongKeyThrottle
 
 
 def utc_now() -> datetime:
@@ -19,6 +20,8 @@ class Services:
     db: Database
     catalog: Catalog
     clock: Callable[[], datetime] = field(default=utc_now)
+    # Per process, in memory only: who mistyped a receipt key is never persisted.
+    receipt_throttle: WrongKeyThrottle = field(default_factory=WrongKeyThrottle)
 
     def now(self) -> datetime:
         return self.clock()

@@ -204,3 +204,89 @@ signal_alerts = sa.Table(
     sa.Column("handled_at", UTCDateTime()),
     sa.Index("ix_signal_alerts_kind_subject", "kind", "subject", "raised_at"),
 )
+
+# Values generated once per installation (the receipt-key salt). Never logged.
+installation = sa.Table(
+    "installation",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(256), nullable=False),
+)
+
+# Leak cases. An anonymous case holds nothing that identifies its reporter: `reporter` is NULL and
+# `created_at` is the start of the day it was filed.
+cases = sa.Table(
+    "cases",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("secret_id", sa.String(64)),  # NULL: "Not sure / other"
+    sa.Column("what_happened", sa.Text(), nullable=False),
+    sa.Column("where_when", sa.Text()),
+    sa.Column("evidence_links", sa.Text()),
+    sa.Column("anonymous", sa.Boolean(), nullable=False),
+    sa.Column("reporter", sa.String(32)),  # named reports only
+    sa.Column("receipt_hash", sa.String(64)),  # scrypt of the receipt key; the key itself is never stored
+    sa.Column("status", sa.String(24), nullable=False),
+    sa.Column("assignee", sa.String(32)),
+    sa.Column("subject_user", sa.String(32)),  # the person suspected, once an investigator names them
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("closed_at", UTCDateTime()),
+    sa.Column("ack_due_at", UTCDateTime()),  # the case must be taken by then; NULL once taken
+    sa.Column("feedback_due_at", UTCDateTime()),  # the reporter must hear back by then
+    sa.Column("last_notified_at", UTCDateTime()),
+    sa.Column("notify_count", sa.Integer(), nullable=False, server_default="0"),
+    sa.Index("ix_cases_receipt", "receipt_hash", unique=True),
+    sa.Index("ix_cases_ack_due", "status", "ack_due_at"),
+    sa.Index("ix_cases_feedback_due", "status", "feedback_due_at"),
+)
+
+case_messages = sa.Table(
+    "case_messages",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("case_id", sa.Integer(), sa.ForeignKey("cases.id"), nullable=False),
+    sa.Column("direction", sa.String(16), nullable=False),  # to_reporter | from_reporter
+    sa.Column("author", sa.String(32)),  # NULL for an anonymous reporter
+    sa.Column("body", sa.Text(), nullable=False),
+    sa.Column("at", UTCDateTime(), nullable=False),  # day precision for an anonymous reporter
+    sa.Index("ix_case_messages_case", "case_id", "id"),
+)
+
+# Append-only: nothing updates or deletes a row; each row's digest is in its audit entry.
+case_evidence = sa.Table(
+    "case_evidence",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("case_id", sa.Integer(), sa.ForeignKey("cases.id"), nullable=False),
+    sa.Column("description", sa.Text(), nullable=False),
+    sa.Column("link", sa.Text()),
+    sa.Column("sha256", sa.String(64)),
+    sa.Column("added_by", sa.String(32), nullable=False),
+    sa.Column("added_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_case_evidence_case", "case_id", "id"),
+)
+
+case_legal_actions = sa.Table(
+    "case_legal_actions",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("case_id", sa.Integer(), sa.ForeignKey("cases.id"), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("action_date", sa.Date(), nullable=False),
+    sa.Column("counterparty", sa.String(200), nullable=False),
+    sa.Column("status", sa.String(100), nullable=False),
+    sa.Column("notes", sa.Text()),
+    sa.Column("subject_user", sa.String(32)),
+    sa.Column("dtsa_notice", sa.Boolean()),  # whether the subject's agreements carried it, when recorded
+    sa.Column("recorded_by", sa.String(32), nullable=False),
+    sa.Column("recorded_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_case_legal_case", "case_id", "id"),
+)
+
+# Wrong receipt keys per hour, for spotting guessing; nothing about who tried.
+receipt_failures = sa.Table(
+    "receipt_failures",
+    metadata,
+    sa.Column("hour", UTCDateTime(), primary_key=True),
+    sa.Column("count", sa.Integer(), nullable=False, server_default="0"),
+)

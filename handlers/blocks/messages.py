@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from handlers.blocks import access, signals
+from handlers.blocks import access, cases, reports, signals
 
 Renderer = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -15,6 +15,9 @@ RENDERERS: dict[str, Renderer] = {
     "grant_ended": access.grant_ended,
     "offboarding_notice": access.offboarding_notice,
     "signal_alert": signals.signal_alert,
+    "case_card": cases.case_card,
+    "case_note": cases.case_note,
+    "case_reporter_update": reports.reporter_update,
 }
 
 
