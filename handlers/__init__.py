@@ -2,9 +2,9 @@
 
 from slack_bolt.async_app import AsyncApp
 
-from handlers import access, admin, agreements, errors, events, leaks
+from handlers import access, admin, agreements, errors, events, leaks, signals
 
 
 def register_all(app: AsyncApp) -> None:
-    for feature in (access, agreements, admin, events, leaks, errors):
+    for feature in (access, agreements, admin, events, leaks, signals, errors):
         feature.register(app)

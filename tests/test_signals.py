@@ -130,3 +130,60 @@ async def test_gated_request_refusal_counts_nothing(confide):
     await request(confide, "U0EMP01", "request pricing-model 1d x")  # refused: NDA not acknowledged
     await acknowledge_nda(confide, "U0EMP02")
     assert await alerts(confide) == []
+
+
+async def test_wrong_receipt_key_spike_counts_failures_not_people(confide_factory: ConfideFactory):
+    confide_factory.fake.channel_members["C0SECURITY"] = ["U0ADMIN01"]
+    confide = await confide_factory.start(
+        CATALOG.replace("denials = 3", "denials = 3\nreceipt_key_failures = 3")
+    )
+    fake = confide.fake
+    for user in ("U0EMP01", "U0EMP02"):
+        status, body = await confide.slack.command(user, "/report-leak", "status AAAA-BBBB-CCCC-DDDD-EEEE")
+        assert status == 200 and "No case matches" in body["text"]
+    assert await alerts(confide) == []
+    await confide.slack.command("U0GUEST01", "/report-leak", "status AAAA-BBBB-CCCC-DDDD-EEEF")
+    [alert] = await alerts(confide)
+    assert alert.kind == "receipt-key-spike" and alert.subject == "receipt-keys"
+    post = (await fake.wait_for(lambda: alert_posts(fake)))[0]
+    assert "3 wrong receipt keys" in post.text
+    for user in ("U0EMP01", "U0EMP02", "U0GUEST01"):
+        assert user not in post.text and user not in alert.evidence
+    await confide.slack.command("U0EMP01", "/report-leak", "status AAAA-BBBB-CCCC-DDDD-EEEG")
+    assert len(await alerts(confide)) == 1  # one alert per hour-long window
+
+
+async def test_open_case_from_an_alert_creates_an_internal_case(confide_factory: ConfideFactory):
+    confide_factory.fake.channel_members["C0SECURITY"] = ["U0ADMIN01"]
+    confide = await confide_factory.start(CATALOG, clock=Clock(NOON_LONDON))
+    fake = confide.fake
+    for secret in ("beta", "gamma", "delta"):
+        await request(confide, "U0EMP01", f"request {secret} 1d x")
+    post = (await fake.wait_for(lambda: alert_posts(fake)))[0]
+    message = {"blocks": post.blocks, "channel": "C0SECURITY", "ts": "1"}
+
+    status, _ = await confide.slack.click("U0EMP02", "Open case", message=message)  # not an investigator
+    assert status == 200
+    assert [a.status for a in await alerts(confide)] == ["open"]
+
+    status, _ = await confide.slack.click("U0ADMIN01", "Open case", message=message)
+    assert status == 200
+    [alert] = await alerts(confide)
+    assert alert.status == "case-opened" and alert.case_ref == "CASE-1" and alert.handled_by == "U0ADMIN01"
+    case_post = await fake.wait_for(
+        lambda: [c for c in fake.messages_to("C0SECURITY") if "CASE-1" in c.get("text", "")]
+    )
+    assert "insider-risk alert" in case_post[0].text
+    updated = await fake.wait_for(
+        lambda: [c for c in fake.calls_to("chat.update") if "Insider-risk" in c.text]
+    )
+    assert "CASE-1 opened by <@U0ADMIN01>" in updated[-1].text
+    await confide.slack.click("U0ADMIN01", "Open case", message=message)  # a second click opens nothing
+    replies = await fake.wait_for(
+        lambda: [c for c in fake.calls_to("response_url") if "already" in c["text"]]
+    )
+    assert "CASE-1" in replies[0]["text"]
+    async with confide.db.read() as conn:
+        from workflows.tables import cases
+
+        assert len((await conn.execute(sa.select(cases))).all()) == 1

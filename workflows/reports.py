@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from config.catalog import Catalog
-from workflows import audit, receipts
+from workflows import audit, receipts, signals
 from workflows.cases import (
     CaseInfo,
     CaseMessage,
@@ -129,6 +129,8 @@ async def _case_by_key(
     if case_id is None:
         throttle.record_failure(user_id, now)
         await receipts.count_wrong_key(conn, now)
+        failures = await receipts.wrong_keys_since(conn, now)
+        await signals.after_receipt_failures(conn, catalog, now, failures_this_hour=failures)
         return None
     return await get_case(conn, catalog, case_id)
 
