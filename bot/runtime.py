@@ -1,4 +1,5 @@
-"""A running Confide: database, catalog, Bolt app, deliverer, HTTP server. Used by `serve` and the tests."""
+"""A running Confide: database, catalog, Bolt app, deliverer, scheduler, HTTP server. Used by `serve`
+and the tests."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from aiohttp import web
 from bot.app import build_app
 from bot.delivery import Deliverer
 from bot.directory_sync import sync_directory
+from bot.scheduler import Scheduler
 from bot.server import build_web_app
 from bot.slack_client import build_client
 from config.catalog import load_catalog
@@ -36,15 +38,22 @@ class Runtime:
         self.client = build_client(settings)
         self.bolt = build_app(settings, self.services, self.client)
         self.deliverer = Deliverer(self.db, build_client(settings), clock, poll_seconds=delivery_poll_seconds)
+        self.scheduler = Scheduler(
+            self.services,
+            sweep_seconds=settings.confide_sweep_seconds,
+            sync_directory=lambda: sync_directory(self.services, self.client),
+            after_sweep=self.deliverer.wake,
+        )
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
 
     async def prepare(self, *, sync: bool = True) -> None:
-        """Migrate, learn the workspace's members, start delivering."""
+        """Migrate, learn the workspace's members, start delivering and the scheduled jobs."""
         await self.db.migrate()
         if sync:
             await sync_directory(self.services, self.client)
         self.deliverer.start()
+        self.scheduler.start()
 
     async def serve_http(self, host: str | None = None, port: int | None = None) -> int:
         self._runner = web.AppRunner(build_web_app(self.bolt, self.db), access_log=None)
@@ -59,9 +68,10 @@ class Runtime:
         return self.port or 0
 
     async def stop(self) -> None:
-        """Stop taking requests, finish in-flight delivery, release the database."""
+        """Stop taking requests and scheduled jobs, finish in-flight delivery, release the database."""
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        await self.scheduler.stop()
         await self.deliverer.stop()
         await self.db.dispose()

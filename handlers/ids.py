@@ -8,12 +8,15 @@ class Action(StrEnum):
     DENY_REQUEST = "access_deny"
     ACKNOWLEDGE_AGREEMENT = "agreement_acknowledge"
     EXTEND_GRANT = "grant_extend"
+    KEEP_GRANT = "review_keep"
+    REVOKE_GRANT = "review_revoke"
 
 
 class View(StrEnum):
     ACCESS_REQUEST = "access_request_modal"
     DENY_REASON = "access_deny_modal"
     NOTICE = "notice_modal"
+    EXTEND_GRANT = "grant_extend_modal"
 
 
 class Block(StrEnum):
