@@ -102,7 +102,7 @@ class ConfideFactory:
         self.tmp_path = tmp_path
         self.running: list[Confide] = []
 
-    def settings(self, catalog: str | Path | None = None) -> Settings:
+    def settings(self, catalog: str | Path | None = None, **overrides: object) -> Settings:
         if catalog is not None and not Path(str(catalog)).exists():
             path = self.tmp_path / f"catalog-{uuid.uuid4().hex[:6]}.toml"
             path.write_text(str(catalog))
@@ -115,12 +115,17 @@ class ConfideFactory:
             confide_catalog=str(catalog or EXAMPLE_CATALOG),
             host="127.0.0.1",
             port=0,
+            **overrides,  # type: ignore[arg-type]
         )
 
     async def start(
-        self, catalog: str | Path | None = None, clock: Clock | None = None, deliver: bool = True
+        self,
+        catalog: str | Path | None = None,
+        clock: Clock | None = None,
+        deliver: bool = True,
+        **settings_overrides: object,
     ) -> Confide:
-        settings = self.settings(catalog)
+        settings = self.settings(catalog, **settings_overrides)
         clock = clock or Clock()
         runtime = Runtime(settings, clock=clock, delivery_poll_seconds=0.05)
         await runtime.prepare()

@@ -35,6 +35,8 @@ async def notify_due_reviews(
             reminders_before = max(0, notice - 2)
             secret = catalog.secret(row.secret_id)
             reviewers = await reviewers_of(conn, catalog, row.secret_id, row.grantee)
+            if not reviewers and catalog.security_channel:  # an admin's grant with no owner left
+                reviewers = [catalog.security_channel]
             item = {
                 "grant_id": row.id,
                 "secret_name": secret.name if secret else row.secret_id,

@@ -32,10 +32,11 @@ async def forget_processed_events(
 
 
 STEPS: list[Step] = [
-    # Expiry before reminders, so nobody is reminded of something that ends in the same sweep.
+    # Endings before reminders, so nobody is reminded of something that ends in the same sweep
+    # (an expiring grant withdraws its pending extension request).
+    expire_grants,
     expire_requests,
     remind_approvers,
-    expire_grants,
     warn_expiring_grants,
     notify_due_reviews,
     # Agreements owed past due_days (agreements feature): add its step here.
