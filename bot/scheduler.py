@@ -7,9 +7,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC
 
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
+from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
+from apscheduler.triggers.cron import CronTrigger  # type: ignore[import-untyped]
+from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import-untyped]
 
 from workflows.digest import WEEKDAYS, parse_weekly
 from workflows.outbox import OutgoingMessage

@@ -28,15 +28,27 @@ async def claim_due(
     that a row changed since the candidate select is re-checked, not claimed twice.
     """
     key = table.primary_key.columns.values()[0]
+    statement = claim_statement(table, where=where, values=values, batch=batch)
     while True:
-        candidates = (
-            sa.select(key).where(*where).order_by(key).limit(batch).with_for_update(skip_locked=True)
-        ).scalar_subquery()
-        result = await conn.execute(
-            table.update().where(key.in_(candidates), *where).values(**values).returning(*table.c)
-        )
-        rows = sorted(result.all(), key=lambda row: getattr(row, key.name))
+        rows = sorted((await conn.execute(statement)).all(), key=lambda row: getattr(row, key.name))
         if rows:
             yield rows
         if len(rows) < batch:
             return
+
+
+def claim_statement(
+    table: sa.Table,
+    *,
+    where: Sequence[sa.ColumnElement[bool]],
+    values: Mapping[str, Any],
+    batch: int = BATCH,
+) -> sa.Update:
+    """UPDATE table SET values WHERE key IN (due candidates, skipping locked rows) AND where RETURNING *."""
+    key = table.primary_key.columns.values()[0]
+    # No ORDER BY: the loop takes every due row anyway, and ordering by id would tempt the planner
+    # into walking the whole table in id order instead of searching the index on the due column.
+    candidates = (
+        sa.select(key).where(*where).limit(batch).with_for_update(skip_locked=True)
+    ).scalar_subquery()
+    return table.update().where(key.in_(candidates), *where).values(**values).returning(*table.c)

@@ -8,8 +8,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from config.catalog import Catalog
 from workflows import outbox
-from workflows.directory import deactivated
+from workflows.directory import deactivated, resolve_principals
 
 logger = logging.getLogger("confide.sweep")
 
@@ -57,6 +58,14 @@ class Collector:
                 queued += 1
         self._items.clear()
         return queued
+
+
+async def admins_and_security_channel(conn: AsyncConnection, catalog: Catalog) -> list[str]:
+    """Who hears an escalation: the active admins and the security channel."""
+    recipients = await resolve_principals(conn, catalog.admins)
+    if catalog.security_channel:
+        recipients.append(catalog.security_channel)
+    return recipients
 
 
 def _jsonable(value: Any) -> Any:

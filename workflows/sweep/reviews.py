@@ -8,10 +8,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from config.catalog import Catalog
 from workflows import audit
-from workflows.directory import resolve_principals
 from workflows.reviews import reviewers_of
 from workflows.sweep.claims import claim_due
-from workflows.sweep.collector import Collector
+from workflows.sweep.collector import Collector, admins_and_security_channel
 from workflows.tables import grants
 
 
@@ -56,23 +55,15 @@ async def notify_due_reviews(
                 details={"grant": row.id, "grantee": row.grantee, "reviewers": reviewers, "notice": notice},
             )
             if reminders_before >= schedule.escalate_after_reminders and row.review_escalated_at is None:
-                await _escalate(conn, catalog, now, row.id, row.secret_id, item, reviewers, reminders_before)
-                for recipient in await _escalation_recipients(conn, catalog):
+                await _escalate(conn, now, row.id, row.secret_id, item, reviewers, reminders_before)
+                for recipient in await admins_and_security_channel(conn, catalog):
                     collector.add(
                         recipient, "review_escalation", owners=reviewers, reminders=reminders_before, **item
                     )
 
 
-async def _escalation_recipients(conn: AsyncConnection, catalog: Catalog) -> list[str]:
-    recipients = await resolve_principals(conn, catalog.admins)
-    if catalog.security_channel:
-        recipients.append(catalog.security_channel)
-    return recipients
-
-
 async def _escalate(
     conn: AsyncConnection,
-    catalog: Catalog,
     now: datetime,
     grant_id: int,
     secret_id: str,
