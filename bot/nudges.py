@@ -11,7 +11,7 @@ from bot.delivery import Deliverer
 from bot.slack_client import build_client
 from config.catalog import CatalogError, load_catalog
 from config.settings import Settings
-from handlers.blocks.messages import render
+from handlers.blocks.messages import RENDERERS
 from workflows import outbox
 from workflows.db import Database
 from workflows.outbox import OutgoingMessage
@@ -23,7 +23,8 @@ DELIVERY_TIMEOUT_SECONDS = 120.0  # how long the command waits for Slack before 
 
 def describe(message: OutgoingMessage, verb: str) -> str:
     """`<recipient>  <verb> <kind>: <the message's text on one line>`."""
-    text = " ".join(render(message.kind, message.data).get("text", "").split())
+    renderer = RENDERERS.get(message.kind)
+    text = " ".join(renderer(message.data).get("text", "").split()) if renderer else ""
     target = f" (card {message.card_key})" if message.op == "update" else ""
     return f"{message.recipient}\t{verb} {message.kind}{target}: {text}"
 
@@ -53,9 +54,17 @@ async def run_nudges(settings: Settings, at: datetime | None, dry_run: bool) -> 
                 file=sys.stderr,
             )
             return 0
-        unsent = await deliver(db, settings, [m.id for m in messages])
+        ids = [m.id for m in messages]
+        unsent = await deliver(db, settings, ids)
+        async with db.read() as conn:
+            refused = await outbox.abandoned_ids(conn, ids)
         for message in messages:
-            verb = "queued" if message.id in unsent else ("updated" if message.op == "update" else "sent")
+            if message.id in unsent:
+                verb = "queued"
+            elif message.id in refused:
+                verb = "refused by Slack"
+            else:
+                verb = "updated" if message.op == "update" else "sent"
             print(describe(message, verb))
         if unsent:
             print(
@@ -63,8 +72,7 @@ async def run_nudges(settings: Settings, at: datetime | None, dry_run: bool) -> 
                 "`confide serve` will deliver them",
                 file=sys.stderr,
             )
-            return 1
-        return 0
+        return 1 if unsent or refused else 0
     finally:
         await db.dispose()
 

@@ -97,6 +97,14 @@ async def unsent_ids(conn: AsyncConnection, ids: list[int]) -> set[int]:
     return set((await conn.execute(query)).scalars())
 
 
+async def abandoned_ids(conn: AsyncConnection, ids: list[int]) -> set[int]:
+    """Those of these rows Slack refused for good (see mark_abandoned)."""
+    if not ids:
+        return set()
+    query = sa.select(outbox.c.id).where(outbox.c.id.in_(ids), outbox.c.last_error.like("abandoned:%"))
+    return set((await conn.execute(query)).scalars())
+
+
 async def make_due(conn: AsyncConnection, ids: list[int], at: datetime) -> None:
     """Bring rows queued for a later instant forward to `at` (`confide nudges --at <future>`)."""
     if ids:
