@@ -1,4 +1,5 @@
-"""The `confide` command line: serve, migrate, catalog check, audit verify and export, cases export."""
+"""The `confide` command line: serve, migrate, catalog check, nudges, audit verify, export and forward,
+cases export."""
 
 from __future__ import annotations
 
@@ -26,6 +27,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--socket", action="store_true", help="use Socket Mode (needs SLACK_APP_TOKEN)")
 
     commands.add_parser("migrate", help="apply database migrations")
+
+    nudges = commands.add_parser(
+        "nudges", help="run one sweep (reminders, expiry, reviews, digest) and print each message"
+    )
+    nudges.add_argument("--at", type=parse_instant, help="ISO-8601 instant to sweep as of (default: now)")
+    nudges.add_argument("--dry-run", action="store_true", help="print what would be sent; change nothing")
 
     catalog = commands.add_parser("catalog", help="work with the catalog file")
     catalog_commands = catalog.add_subparsers(dest="catalog_command", required=True)
@@ -76,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_level, settings.log_format)
     if args.command == "serve":
         return serve(settings, socket_mode=args.socket)
+    if args.command == "nudges":
+        from bot.nudges import run_nudges
+
+        return asyncio.run(run_nudges(settings, args.at, args.dry_run))
     return asyncio.run(run_database_command(settings, args))
 
 

@@ -1,4 +1,5 @@
-"""A running Confide: database, catalog, Bolt app, deliverer, HTTP server. Used by `serve` and the tests."""
+"""A running Confide: database, catalog, Bolt app, deliverer, scheduler, HTTP server. Used by `serve`
+and the tests."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from bot.directory_sync import sync_directory
 from bot.forwarder import AuditForwarder
 from bot.logs import guard_library_logs
 from bot.metrics import Metrics
+from bot.scheduler import Scheduler
 from bot.server import build_web_app
 from bot.slack_client import build_client
 from config.catalog import load_catalog
@@ -50,17 +52,24 @@ class Runtime:
             lease=timedelta(seconds=settings.confide_outbox_lease_seconds),
         )
         self.forwarder = AuditForwarder(self.db, settings) if settings.confide_audit_webhook_url else None
+        self.scheduler = Scheduler(
+            self.services,
+            sweep_seconds=settings.confide_sweep_seconds,
+            sync_directory=lambda: sync_directory(self.services, self.client),
+            after_sweep=self.deliverer.wake,
+        )
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
 
     async def prepare(self, *, sync: bool = True) -> None:
-        """Migrate, learn the workspace's members, start delivering."""
+        """Migrate, learn the workspace's members, start delivering and the scheduled jobs."""
         await self.db.migrate()
         if sync:
             await sync_directory(self.services, self.client)
         self.deliverer.start()
         if self.forwarder is not None:
             self.forwarder.start()
+        self.scheduler.start()
 
     async def serve_http(self, host: str | None = None, port: int | None = None) -> int:
         self._runner = web.AppRunner(build_web_app(self.bolt, self.db, self.metrics), access_log=None)
@@ -75,10 +84,11 @@ class Runtime:
         return self.port or 0
 
     async def stop(self) -> None:
-        """Stop taking requests, finish in-flight delivery, release the database."""
+        """Stop taking requests and scheduled jobs, finish in-flight delivery, release the database."""
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        await self.scheduler.stop()
         await self.deliverer.stop()
         if self.forwarder is not None:
             await self.forwarder.stop()

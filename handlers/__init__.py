@@ -2,9 +2,9 @@
 
 from slack_bolt.async_app import AsyncApp
 
-from handlers import access, admin, agreements, errors, events, leaks, signals
+from handlers import access, admin, agreements, errors, events, leaks, nudges, signals
 
 
 def register_all(app: AsyncApp) -> None:
-    for feature in (access, agreements, admin, events, leaks, signals, errors):
+    for feature in (access, agreements, admin, events, leaks, signals, nudges, errors):
         feature.register(app)

@@ -9,12 +9,15 @@ class Action(StrEnum):
     ACKNOWLEDGE_AGREEMENT = "agreement_acknowledge"
     EXTEND_GRANT = "grant_extend"
     OPEN_CASE_FROM_ALERT = "signal_open_case"
+    KEEP_GRANT = "review_keep"
+    REVOKE_GRANT = "review_revoke"
 
 
 class View(StrEnum):
     ACCESS_REQUEST = "access_request_modal"
     DENY_REASON = "access_deny_modal"
     NOTICE = "notice_modal"
+    EXTEND_GRANT = "grant_extend_modal"
 
 
 class Block(StrEnum):

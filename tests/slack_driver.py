@@ -81,10 +81,12 @@ class SlackDriver:
         view: dict[str, Any] | None = None,
         blocks: list[dict[str, Any]] | None = None,
         channel: str | None = None,
+        block_id: str | None = None,
     ) -> tuple[int, Any]:
-        """Click the button whose text is `label` in a message (as posted), a view, or bare blocks."""
+        """Click the button whose text is `label` in a message (as posted), a view, or bare blocks;
+        with `block_id`, the one in that block (a message with a Keep button per grant)."""
         source = blocks if blocks is not None else (view or {}).get("blocks") or _blocks_of(message or {})
-        found = find_button(source, label)
+        found = find_button(source, label, block_id)
         if found is None:
             raise AssertionError(f"no button {label!r} in {json.dumps(source)[:600]}")
         block_id, element = found
@@ -188,8 +190,12 @@ def _blocks_of(message: dict[str, Any]) -> list[dict[str, Any]]:
     return json.loads(blocks) if isinstance(blocks, str) else blocks
 
 
-def find_button(blocks: list[dict[str, Any]], label: str) -> tuple[str, dict[str, Any]] | None:
+def find_button(
+    blocks: list[dict[str, Any]], label: str, block_id: str | None = None
+) -> tuple[str, dict[str, Any]] | None:
     for block in blocks:
+        if block_id is not None and block.get("block_id") != block_id:
+            continue
         candidates = list(block.get("elements", [])) if block.get("type") == "actions" else []
         if block.get("accessory"):
             candidates.append(block["accessory"])

@@ -20,6 +20,7 @@ from workflows.tables import access_requests, grants, request_approvers
 DURATION = re.compile(r"^(\d{1,5})([dh])$", re.IGNORECASE)
 GRANT_REF = re.compile(r"^(?:g-?)?(\d{1,9})$", re.IGNORECASE)
 REQUEST_CARD = "request_card"
+EXPIRY_WARNING = timedelta(hours=24)  # the grantee is offered an Extend button this long before expiry
 
 
 class AgreementsOwed(ConfideError):
@@ -118,6 +119,12 @@ def parse_grant_id(text: str) -> int:
             f"`{text[:40]}` is not a grant id. Grant ids look like `G-12`; `/access list` shows yours."
         )
     return int(match.group(1))
+
+
+def expiry_warning_at(expires_at: datetime, now: datetime) -> datetime | None:
+    """When the sweep warns the grantee; None when the grant is too short to be worth a warning."""
+    warn_at = expires_at - EXPIRY_WARNING
+    return warn_at if warn_at > now else None
 
 
 def describe_hours(hours: int) -> str:
@@ -470,14 +477,20 @@ async def _grant_for(conn: AsyncConnection, catalog: Catalog, now: datetime, inf
         grant = await _get_grant(conn, info.grant_id)
         if grant is None or grant.status != "active":
             raise AlreadyDecided(f"Grant G-{info.grant_id} has ended; the extension cannot apply.")
+        expires_at = max(grant.expires_at, now) + duration
         await conn.execute(
             grants.update()
             .where(grants.c.id == grant.id)
-            .values(expires_at=max(grant.expires_at, now) + duration)
+            .values(
+                expires_at=expires_at,
+                expiry_warn_at=expiry_warning_at(expires_at, now),
+                expiry_warned_at=None,
+            )
         )
         refreshed = await _get_grant(conn, grant.id)
         assert refreshed is not None
         return refreshed
+    review_due_at = now + timedelta(days=review_days)
     grant_id = (
         await conn.execute(
             grants.insert()
@@ -488,7 +501,10 @@ async def _grant_for(conn: AsyncConnection, catalog: Catalog, now: datetime, inf
                 status="active",
                 granted_at=now,
                 expires_at=now + duration,
-                review_due_at=now + timedelta(days=review_days),
+                review_due_at=review_due_at,
+                # The sweep finds due work by these columns (see workflows/sweep).
+                expiry_warn_at=expiry_warning_at(now + duration, now),
+                review_notify_at=review_due_at,
             )
             .returning(grants.c.id)
         )
@@ -530,6 +546,24 @@ async def cancel_request(
     )
     if result.rowcount != 1:
         return None
+    return await record_request_end(
+        conn, catalog, now, request_id=request_id, status=status, actor=actor, reason=reason
+    )
+
+
+async def record_request_end(
+    conn: AsyncConnection,
+    catalog: Catalog,
+    now: datetime,
+    *,
+    request_id: int,
+    status: str,
+    actor: str,
+    reason: str,
+) -> RequestInfo:
+    """Audit a request that has just left `pending` without a decision and update every approver card.
+
+    The sweep calls this after claiming expired requests in one batch UPDATE."""
     info = await get_request(conn, catalog, request_id)
     await audit.record(
         conn,
@@ -551,6 +585,20 @@ async def _get_grant(conn: AsyncConnection, grant_id: int) -> GrantInfo | None:
 def grant_from_row(row: sa.Row[Any]) -> GrantInfo:
     return GrantInfo(
         row.id, row.secret_id, row.grantee, row.status, row.granted_at, row.expires_at, row.review_due_at
+    )
+
+
+async def record_grant_end(
+    conn: AsyncConnection, now: datetime, *, grant: GrantInfo, status: str, actor: str, reason: str
+) -> None:
+    """The audit entry for a grant that has just ended (the sweep claims expired grants in batches)."""
+    await audit.record(
+        conn,
+        at=now,
+        actor=actor,
+        action=f"access.grant_{status}",
+        subject=grant.secret_id,
+        details={"grant": grant.id, "grantee": grant.grantee, "reason": reason},
     )
 
 
@@ -654,14 +702,7 @@ async def end_grant(
         .where(grants.c.id == grant.id, grants.c.status == "active")
         .values(status=status, ended_at=now, ended_by=actor, end_reason=reason)
     )
-    await audit.record(
-        conn,
-        at=now,
-        actor=actor,
-        action=f"access.grant_{status}",
-        subject=grant.secret_id,
-        details={"grant": grant.id, "grantee": grant.grantee, "reason": reason},
-    )
+    await record_grant_end(conn, now, grant=grant, status=status, actor=actor, reason=reason)
     if notify_grantee and actor != grant.grantee:
         secret = catalog.secret(grant.secret_id)
         await outbox.enqueue(

@@ -101,6 +101,15 @@ async def record(
     return entry_id
 
 
+async def lock_chain(conn: AsyncConnection) -> None:
+    """Take the chain's head lock now rather than at the first append.
+
+    For long transactions that touch many rows (the sweep): holding the head first, and never waiting
+    on a row after it, keeps them from deadlocking against a click that locked its row and then
+    waits for the head. It also serialises such transactions across replicas."""
+    await conn.execute(sa.select(audit_head.c.id).where(audit_head.c.id == 1).with_for_update())
+
+
 def _row_to_entry(row: sa.Row[Any]) -> AuditEntry:
     return AuditEntry(
         row.id, row.at, row.actor, row.action, row.subject, json.loads(row.details), row.prev_hash, row.hash

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,6 +19,11 @@ from workflows.tables import outbox, slack_cards
 # client's own retries), or a slow send could be repeated by a second replica.
 DEFAULT_LEASE = timedelta(seconds=30)
 MAX_BACKOFF = timedelta(seconds=60)
+
+# The ids enqueued by the current task while `recording()` is active. A context variable rather
+# than a parameter, because the sweep reports rows written deep inside other workflows
+# (access.record_request_end updating approver cards, for one).
+_recording: ContextVar[list[int] | None] = ContextVar("confide_outbox_recording", default=None)
 
 
 @dataclass(frozen=True)
@@ -40,19 +48,75 @@ async def enqueue(
     op: str = "post",
     card_key: str | None = None,
     thread_key: str | None = None,
-) -> None:
+) -> int:
     """Queue a message to a user (DM) or channel; it is sent as soon as the transaction commits, whatever
     business instant `now` is (a sweep run `--at` next week still delivers today)."""
-    await conn.execute(
-        outbox.insert().values(
-            recipient=recipient,
-            kind=kind,
-            op=op,
-            card_key=card_key,
-            thread_key=thread_key,
-            data=json.dumps(data, sort_keys=True, default=str),
-            created_at=now,
+    message_id = (
+        await conn.execute(
+            outbox.insert()
+            .values(
+                recipient=recipient,
+                kind=kind,
+                op=op,
+                card_key=card_key,
+                thread_key=thread_key,
+                data=json.dumps(data, sort_keys=True, default=str),
+                created_at=now,
+            )
+            .returning(outbox.c.id)
         )
+    ).scalar_one()
+    recording = _recording.get()
+    if recording is not None:
+        recording.append(message_id)
+    return message_id
+
+
+@contextmanager
+def recording() -> Iterator[list[int]]:
+    """Collect the ids of the rows this task enqueues inside the block (the sweep's report)."""
+    ids: list[int] = []
+    token = _recording.set(ids)
+    try:
+        yield ids
+    finally:
+        _recording.reset(token)
+
+
+async def messages_by_id(conn: AsyncConnection, ids: list[int]) -> list[OutgoingMessage]:
+    """The queued rows with these ids, in id order."""
+    if not ids:
+        return []
+    rows = await conn.execute(sa.select(outbox).where(outbox.c.id.in_(ids)).order_by(outbox.c.id))
+    return [_message(row) for row in rows]
+
+
+async def unsent_ids(conn: AsyncConnection, ids: list[int]) -> set[int]:
+    """Those of these rows not yet delivered (nor set aside)."""
+    if not ids:
+        return set()
+    query = sa.select(outbox.c.id).where(outbox.c.id.in_(ids), outbox.c.sent_at.is_(None))
+    return set((await conn.execute(query)).scalars())
+
+
+async def abandoned_ids(conn: AsyncConnection, ids: list[int]) -> set[int]:
+    """Those of these rows Slack refused for good (see mark_abandoned)."""
+    if not ids:
+        return set()
+    query = sa.select(outbox.c.id).where(outbox.c.id.in_(ids), outbox.c.last_error.like("abandoned:%"))
+    return set((await conn.execute(query)).scalars())
+
+
+def _message(row: sa.Row[Any]) -> OutgoingMessage:
+    return OutgoingMessage(
+        row.id,
+        row.recipient,
+        row.kind,
+        row.op,
+        row.card_key,
+        row.thread_key,
+        json.loads(row.data),
+        row.attempts,
     )
 
 
@@ -103,18 +167,7 @@ async def claim_next(
             )
         ).first()
         if row is not None:
-            claimed.append(
-                OutgoingMessage(
-                    row.id,
-                    row.recipient,
-                    row.kind,
-                    row.op,
-                    row.card_key,
-                    row.thread_key,
-                    json.loads(row.data),
-                    row.attempts,
-                )
-            )
+            claimed.append(_message(row))
     return claimed
 
 

@@ -142,6 +142,7 @@ access_requests = sa.Table(
     sa.Column("decided_by", sa.String(32)),
     sa.Column("reason", sa.Text()),
     sa.Column("remind_at", UTCDateTime()),  # the sweep reminds approvers then
+    sa.Column("remind_count", sa.Integer(), nullable=False, server_default="0"),  # migration 0005
     sa.Column("expires_at", UTCDateTime()),  # the sweep expires the request then
     sa.Index("ix_requests_requester", "requester", "status"),
     sa.Index("ix_requests_pending_remind", "status", "remind_at"),
@@ -170,10 +171,31 @@ grants = sa.Table(
     sa.Column("ended_at", UTCDateTime()),
     sa.Column("ended_by", sa.String(32)),
     sa.Column("end_reason", sa.Text()),
+    # Sweep bookkeeping (migration 0005). Each *_at column below is "when the sweep must act next";
+    # NULL means nothing to do, so the indexes on them hold only work that is or will be due.
+    sa.Column("expiry_warn_at", UTCDateTime()),  # expires_at - 24 h; cleared once the grantee is warned
+    sa.Column("expiry_warned_at", UTCDateTime()),
+    sa.Column("review_notify_at", UTCDateTime()),  # review_due_at, then every review_reminder_days
+    sa.Column("review_notify_count", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("review_escalated_at", UTCDateTime()),
+    sa.Column("reviewed_at", UTCDateTime()),  # the last Keep
+    sa.Column("reviewed_by", sa.String(32)),
     sa.Index("ix_grants_grantee", "grantee", "status"),
     sa.Index("ix_grants_secret", "secret_id", "status"),
     sa.Index("ix_grants_expiry", "status", "expires_at"),
     sa.Index("ix_grants_review", "status", "review_due_at"),
+    sa.Index("ix_grants_expiry_warning", "status", "expiry_warn_at"),
+    sa.Index("ix_grants_review_notify", "status", "review_notify_at"),
+)
+
+# Periodic jobs that must run once per slot across every replica (the weekly digest): the first
+# sweep to insert (job, slot) does the work.
+periodic_runs = sa.Table(
+    "periodic_runs",
+    metadata,
+    sa.Column("job", sa.String(32), primary_key=True),
+    sa.Column("slot", UTCDateTime(), primary_key=True),
+    sa.Column("ran_at", UTCDateTime(), nullable=False),
 )
 
 # One row (id = 1): how far the audit log has been forwarded to the SIEM. The audit log is itself the

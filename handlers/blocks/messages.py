@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from handlers.blocks import access, cases, reports, signals
+from handlers.blocks import access, cases, digest, nudges, reports, signals
 
 Renderer = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -18,6 +18,8 @@ RENDERERS: dict[str, Renderer] = {
     "case_card": cases.case_card,
     "case_note": cases.case_note,
     "case_reporter_update": reports.reporter_update,
+    "nudges": nudges.nudges_message,  # the sweep's one message per recipient (workflows/sweep)
+    "weekly_digest": digest.weekly_digest,
 }
 
 
