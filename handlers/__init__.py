@@ -2,9 +2,9 @@
 
 from slack_bolt.async_app import AsyncApp
 
-from handlers import access, admin, agreements, errors, events
+from handlers import access, admin, agreements, errors, events, home
 
 
 def register_all(app: AsyncApp) -> None:
-    for feature in (access, agreements, admin, events, errors):
+    for feature in (access, agreements, admin, events, home, errors):
         feature.register(app)

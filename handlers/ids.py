@@ -8,6 +8,8 @@ class Action(StrEnum):
     DENY_REQUEST = "access_deny"
     ACKNOWLEDGE_AGREEMENT = "agreement_acknowledge"
     EXTEND_GRANT = "grant_extend"
+    NDA_STATUS_PREVIOUS = "nda_status_previous"
+    NDA_STATUS_NEXT = "nda_status_next"
 
 
 class View(StrEnum):

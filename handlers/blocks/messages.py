@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from handlers.blocks import access
+from handlers.blocks import access, agreements
 
 Renderer = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -14,6 +14,8 @@ RENDERERS: dict[str, Renderer] = {
     "request_decided": access.request_decided,
     "grant_ended": access.grant_ended,
     "offboarding_notice": access.offboarding_notice,
+    "agreements_welcome": agreements.welcome,
+    "agreements_published": agreements.published,
 }
 
 

@@ -1,0 +1,87 @@
+"""Helpers shared by the agreement, onboarding, admin and App Home tests."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from tests.conftest import EXAMPLE_CATALOG, Confide
+
+EXAMPLE = EXAMPLE_CATALOG.read_text()
+
+
+def catalog_with_nda_version(version: str) -> str:
+    """The example catalog, with the employee NDA at another version."""
+    text = EXAMPLE.replace('version = "2026-01"', f'version = "{version}"')
+    assert text != EXAMPLE
+    return text.replace("nda-2026-01.pdf", f"nda-{version}.pdf")
+
+
+def catalog_file(directory: Path, text: str) -> Path:
+    """A catalog written to a file: confide_factory.start takes a path (long TOML text is not one)."""
+    path = directory / f"catalog-{uuid.uuid4().hex[:8]}.toml"
+    path.write_text(text)
+    return path
+
+
+def acknowledge_block(blocks: list[dict[str, Any]], agreement_id: str) -> list[dict[str, Any]]:
+    """The one block whose I acknowledge button is for this agreement (to click exactly that one)."""
+    found = [
+        b
+        for b in blocks
+        if (b.get("accessory") or {}).get("value", "").startswith(f"{agreement_id}|")
+        and b["accessory"]["text"]["text"] == "I acknowledge"
+    ]
+    assert found, f"no I acknowledge button for {agreement_id}"
+    return found[:1]
+
+
+def acknowledge_values(blocks: list[dict[str, Any]]) -> list[str]:
+    """`agreement|version` of every I acknowledge button, in order."""
+    return [
+        b["accessory"]["value"]
+        for b in blocks
+        if (b.get("accessory") or {}).get("text", {}).get("text") == "I acknowledge"
+    ]
+
+
+async def nda(confide: Confide, user: str, text: str = "") -> dict[str, Any]:
+    status, body = await confide.slack.command(user, "/nda", text)
+    assert status == 200
+    return body
+
+
+async def acknowledge(confide: Confide, user: str, agreement_id: str) -> None:
+    """Acknowledge through /nda and its button, as a person would."""
+    body = await nda(confide, user)
+    status, _ = await confide.slack.click(
+        user, "I acknowledge", blocks=acknowledge_block(body["blocks"], agreement_id)
+    )
+    assert status == 200
+
+
+async def rows(confide: Confide, table: sa.Table, *where: Any) -> list[Any]:
+    async with confide.db.read() as conn:
+        return list((await conn.execute(sa.select(table).where(*where))).all())
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 10.0) -> Any:
+    """Poll an async check until it is truthy (events are processed after Slack is answered)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("timed out waiting for the condition")
+        await asyncio.sleep(0.02)
+
+
+def response_texts(confide: Confide) -> list[str]:
+    """Everything posted to response URLs (ephemeral replies to clicks), in order."""
+    return [c.text for c in confide.fake.calls_to("response_url")]
