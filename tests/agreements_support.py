@@ -85,3 +85,18 @@ async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 10.0)
 def response_texts(confide: Confide) -> list[str]:
     """Everything posted to response URLs (ephemeral replies to clicks), in order."""
     return [c.text for c in confide.fake.calls_to("response_url")]
+
+
+async def request_and_approve(confide: Confide, user: str, text: str, owner: str = "U0OWNER01") -> int:
+    """File a request through /access and have the owner click Approve on their card; the request id."""
+    _, body = await confide.slack.command(user, "/access", text)
+    request_id = int(body["text"].split("R-")[1].split(" ")[0].rstrip(":"))
+    fake = confide.fake
+    [card] = await fake.wait_for(
+        lambda: [
+            c for c in fake.messages_to(owner) if f"R-{request_id}" in c.text and "Approve" in str(c.blocks)
+        ]
+    )
+    status, _ = await confide.slack.click(owner, "Approve", message=card.args | {"channel": "D" + owner[1:]})
+    assert status == 200
+    return request_id
