@@ -31,9 +31,10 @@ async def handle_nda_command(ack: AsyncAck, command: dict, context: AsyncBoltCon
         await ack(ephemeral(blocks.NDA_USAGE))
         return
     if sub == "status":
-        page = int(words[1]) if len(words) == 2 and words[1].isdigit() else 1
-        if len(words) > 2 or (len(words) == 2 and not words[1].isdigit()):
+        page_text = words[1] if len(words) == 2 else "1"
+        if len(words) > 2 or not (page_text.isascii() and page_text.isdigit()):
             raise InvalidInput(f"Usage: `/nda status [page]`.\n\n{blocks.NDA_USAGE}")
+        page = int(page_text)
         async with services.db.read() as conn:
             coverage = await compliance.nda_status(conn, services.catalog, user_id, now)
         await ack(response_type="ephemeral", **blocks.nda_status(coverage, now, page))
@@ -46,7 +47,7 @@ async def handle_nda_status_page_button(
 ) -> None:
     services = services_of(context)
     value = body["actions"][0].get("value", "1")
-    page = int(value) if value.isdigit() else 1
+    page = int(value) if value.isascii() and value.isdigit() else 1
     now = services.now()
     async with services.db.read() as conn:
         coverage = await compliance.nda_status(conn, services.catalog, body["user"]["id"], now)

@@ -10,7 +10,7 @@ from handlers.blocks.common import button, context, escape, message, section, sl
 from handlers.blocks.paging import Pager, line_sections, page_navigation
 from handlers.ids import Action
 from workflows.agreements import AgreementsOverview, OwedAgreement
-from workflows.compliance import AgreementCoverage
+from workflows.compliance import AgreementCoverage, Outstanding
 
 NDA_USAGE = """*`/nda`* — confidentiality agreements
 • `/nda` — the agreements you still owe, each with an I acknowledge button
@@ -104,7 +104,7 @@ def coverage_line(item: AgreementCoverage) -> str:
     return line
 
 
-def outstanding_line(person: Any, now: datetime) -> str:
+def outstanding_line(person: Outstanding) -> str:
     line = f"• {user(person.user_id)}"
     if person.owed_since is not None:
         line += f" — owed since {slack_date(person.owed_since, '{date_short}')}"
@@ -125,7 +125,7 @@ def nda_status_pages(coverage: list[AgreementCoverage], now: datetime) -> list[l
             pager.add(context(f"Acknowledgements of earlier versions (kept as evidence): {earlier}"))
         if item.outstanding:
             pager.add_lines(
-                [outstanding_line(p, now) for p in item.outstanding],
+                [outstanding_line(p) for p in item.outstanding],
                 continued=f"*{escape(item.agreement.title)}* — outstanding (continued)",
             )
         elif item.in_scope:

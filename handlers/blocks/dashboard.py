@@ -19,7 +19,9 @@ def describe_age(age: timedelta) -> str:
     if age >= timedelta(days=1):
         days = age.days
         return f"{days} day" if days == 1 else f"{days} days"
-    hours = max(0, int(age.total_seconds() // 3600))
+    hours = int(age.total_seconds() // 3600)
+    if hours < 1:
+        return "less than an hour"
     return f"{hours} hour" if hours == 1 else f"{hours} hours"
 
 
