@@ -82,9 +82,14 @@ async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 10.0)
         await asyncio.sleep(0.02)
 
 
-def response_texts(confide: Confide) -> list[str]:
-    """Everything posted to response URLs (ephemeral replies to clicks), in order."""
-    return [c.text for c in confide.fake.calls_to("response_url")]
+async def ephemeral_reply(confide: Confide, *words: str) -> str:
+    """Wait for an ephemeral reply to a click (posted to its response URL after the ack) containing
+    every word, and return its text."""
+    fake = confide.fake
+    found = await fake.wait_for(
+        lambda: [c.text for c in fake.calls_to("response_url") if all(w in c.text for w in words)]
+    )
+    return found[0]
 
 
 async def request_and_approve(confide: Confide, user: str, text: str, owner: str = "U0OWNER01") -> int:

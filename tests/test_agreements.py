@@ -12,8 +12,8 @@ from tests.agreements_support import (
     acknowledge_values,
     catalog_file,
     catalog_with_nda_version,
+    ephemeral_reply,
     nda,
-    response_texts,
     rows,
 )
 from tests.conftest import EXAMPLE_CATALOG, Clock, Confide, ConfideFactory
@@ -32,9 +32,7 @@ async def test_nda_lists_what_you_owe_and_records_your_acknowledgement(confide: 
         "U0EMP01", "I acknowledge", blocks=acknowledge_block(body["blocks"], "nda")
     )
     assert status == 200
-    assert any(
-        "Thank you" in t and "Employee Confidentiality Agreement" in t for t in response_texts(confide)
-    )
+    await ephemeral_reply(confide, "Thank you", "Employee Confidentiality Agreement")
 
     body = await nda(confide, "U0EMP01")
     assert acknowledge_values(body["blocks"]) == []
@@ -133,7 +131,7 @@ async def test_new_version_asks_everyone_again_and_gates_access_until_acknowledg
 
     # The old button is refused politely and records nothing.
     await second.slack.click("U0EMP01", "I acknowledge", blocks=acknowledge_block(old_nda["blocks"], "nda"))
-    assert any("newer version" in t for t in response_texts(second))
+    await ephemeral_reply(second, "newer version")
 
     [dm] = [c for c in dms if c["channel"] == "U0EMP01"]
     status, _ = await second.slack.click("U0EMP01", "I acknowledge", message=dm.args | {"channel": "D0EMP01"})
