@@ -146,11 +146,15 @@ async def test_new_version_asks_everyone_again_and_gates_access_until_acknowledg
         for v in await rows(second, agreement_versions, agreement_versions.c.agreement_id == "nda")
     }
     assert versions == {("2026-01", clock() - timedelta(days=30)), ("2026-07", clock())}
-    published = await rows(second, audit_log, audit_log.c.action == "agreement.version_published")
-    assert [json.loads(p.details)["version"] for p in published if p.subject == "nda"] == [
-        "2026-01",
+    # The new version is audited with who was asked; the initial catalog was recorded silently.
+    [published] = await rows(second, audit_log, audit_log.c.action == "agreement.version_published")
+    details = json.loads(published.details)
+    assert (published.subject, details["version"], details["previous_version"]) == (
+        "nda",
         "2026-07",
-    ]
+        "2026-01",
+    )
+    assert details["asked"] == 6 and "U0BOT01" not in details["users"] and details["dtsa_notice"] is True
 
 
 async def test_acknowledgement_lapses_after_renew_every_days(confide: Confide):
@@ -183,3 +187,21 @@ async def test_nda_help_and_unknown_subcommands(confide: Confide):
     assert "/nda status" in body["text"]
     body = await nda(confide, "U0EMP01", "sign everything")
     assert "I don't know `/nda sign`" in body["text"] and "/nda status" in body["text"]
+
+
+async def test_a_fresh_start_records_versions_and_obligations_silently(confide_factory: ConfideFactory):
+    first = await confide_factory.start()
+    versions = await rows(first, agreement_versions)
+    assert {(v.agreement_id, v.version, v.dtsa_notice) for v in versions} == {
+        ("nda", "2026-01", True),
+        ("contractor-nda", "2026-03", True),
+    }
+    owed = {(o.user_id, o.agreement_id) for o in await rows(first, agreement_obligations)}
+    people = {"U0ADMIN01", "U0OWNER01", "U0OWNER02", "U0EMP01", "U0EMP02", "U0GUEST01"}
+    assert owed == {(u, "nda") for u in people} | {("U0GUEST01", "contractor-nda")}
+    # Installing Confide DMs nobody and writes no audit entry; neither does a restart.
+    await confide_factory.stop(first)
+    second = await confide_factory.start()
+    assert await rows(second, audit_log) == []
+    assert second.fake.calls_to("chat.postMessage") == []
+    assert len(await rows(second, agreement_obligations)) == 7

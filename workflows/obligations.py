@@ -3,6 +3,8 @@
 An obligation row is written the first time a person is in scope of an agreement's current version
 (at start, on the daily directory sync, on `team_join` and `user_change`). Acknowledging it clears its
 `due_at`; a renewal (`renew_every_days`) makes it owed again from the day the acknowledgement lapses.
+Like the member directory they derive from, obligations are bookkeeping and not audited one by one:
+the acknowledgements, the welcomes and each newly published version are.
 """
 
 from __future__ import annotations
@@ -17,13 +19,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from config.catalog import Agreement, Catalog
-from workflows import audit
 from workflows.directory import Member
 from workflows.sql import insert_if_absent
 from workflows.tables import acknowledgements, agreement_obligations, agreement_versions, members
 
 CHUNK = 500  # ids per IN (...) list: well inside SQLite's and asyncpg's parameter limits
-AUDITED_USERS = 1000  # an audit entry names at most this many people (the rows hold them all)
 
 
 def applies_to(agreement: Agreement, member: Member | None) -> bool:
@@ -60,10 +60,11 @@ def first_due(agreement: Agreement, owed_from: datetime | None) -> datetime | No
 class PublishedVersions:
     new: list[Agreement]  # versions Confide sees for the first time
     first_load: bool  # no version was known before: a fresh installation
+    previous: dict[str, str]  # agreement id → the version known before, for those that had one
 
 
 async def record_versions(conn: AsyncConnection, catalog: Catalog, now: datetime) -> PublishedVersions:
-    """Remember when each agreement version was first loaded, and what it said about itself; audited."""
+    """Remember when each agreement version was first loaded, and what it said about itself."""
     rows = (await conn.execute(sa.select(agreement_versions))).all()
     known = {(r.agreement_id, r.version) for r in rows}
     latest = {r.agreement_id: r.version for r in sorted(rows, key=lambda r: r.first_seen_at)}
@@ -84,25 +85,9 @@ async def record_versions(conn: AsyncConnection, catalog: Catalog, now: datetime
                 "first_seen_at": now,
             },
         )
-        if not inserted:  # another replica got there first
-            continue
-        new.append(agreement)
-        await audit.record(
-            conn,
-            at=now,
-            actor=audit.SYSTEM,
-            action="agreement.version_published",
-            subject=agreement.id,
-            details={
-                "version": agreement.version,
-                "previous_version": latest.get(agreement.id),
-                "title": agreement.title,
-                "url": agreement.url,
-                "applies_to": agreement.applies_to,
-                "dtsa_notice": agreement.dtsa_notice,
-            },
-        )
-    return PublishedVersions(new, first_load=not known)
+        if inserted:  # else another replica got there first, and announces it
+            new.append(agreement)
+    return PublishedVersions(new, first_load=not known, previous=latest)
 
 
 async def version_titles(conn: AsyncConnection) -> dict[tuple[str, str], str]:
@@ -147,18 +132,6 @@ async def refresh_obligations(
             )
         if rows:
             await _insert_all_if_absent(conn, rows)
-            await audit.record(
-                conn,
-                at=now,
-                actor=audit.SYSTEM,
-                action="agreement.obligations_recorded",
-                subject=agreement.id,
-                details={
-                    "version": agreement.version,
-                    "count": len(rows),
-                    "users": [r["user_id"] for r in rows[:AUDITED_USERS]],
-                },
-            )
         await _follow_scope(conn, agreement, existing, in_scope)
     await _stand_down_superseded(conn, catalog, user_ids)
     return newly_owing

@@ -20,6 +20,7 @@ from workflows.offboarding import sync_member
 
 WELCOME = "agreements_welcome"
 PUBLISHED = "agreements_published"
+AUDITED_USERS = 1000  # an audit entry names at most this many people
 
 
 def agreement_data(agreement: Agreement) -> dict[str, Any]:
@@ -80,17 +81,35 @@ class AgreementsSync:
 
 
 async def sync_agreements(conn: AsyncConnection, catalog: Catalog, now: datetime) -> AgreementsSync:
-    """After the directory is read (at start and daily): record new versions, who owes what, and ask
-    everyone in scope of a new version to acknowledge it. A fresh installation asks nobody at once:
-    the reminders after `due_days` do."""
+    """After the directory is read (at start and daily): record new versions and who owes what, and ask
+    everyone in scope of a new version to acknowledge it (audited, naming them). A fresh installation
+    records its catalog silently and asks nobody at once: the reminders after `due_days` do."""
     published = await record_versions(conn, catalog, now)
     newly_owing = await refresh_obligations(conn, catalog, now)
     if published.first_load:
         return AgreementsSync(published.new, 0)
     by_person: dict[str, list[Agreement]] = defaultdict(list)
     for agreement in published.new:
-        for user_id in newly_owing.get(agreement.id, []):
+        asked = newly_owing.get(agreement.id, [])
+        for user_id in asked:
             by_person[user_id].append(agreement)
+        await audit.record(
+            conn,
+            at=now,
+            actor=audit.SYSTEM,
+            action="agreement.version_published",
+            subject=agreement.id,
+            details={
+                "version": agreement.version,
+                "previous_version": published.previous.get(agreement.id),
+                "title": agreement.title,
+                "url": agreement.url,
+                "applies_to": agreement.applies_to,
+                "dtsa_notice": agreement.dtsa_notice,
+                "asked": len(asked),
+                "users": asked[:AUDITED_USERS],
+            },
+        )
     for user_id, agreements in sorted(by_person.items()):
         await outbox.enqueue(
             conn,
