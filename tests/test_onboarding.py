@@ -10,8 +10,7 @@ import sqlalchemy as sa
 from tests.agreements_support import acknowledge_values, eventually, nda, rows
 from tests.conftest import Confide
 from tests.fake_slack import slack_user
-from workflows import outbox
-from workflows.tables import agreement_obligations, audit_log, members
+from workflows.tables import agreement_obligations, audit_log, members, outbox
 
 
 def welcomes_to(confide: Confide, user: str) -> list:
@@ -72,8 +71,7 @@ async def test_retried_team_join_welcomes_once(confide: Confide):
     await fake.wait_for(lambda: welcomes_to(confide, "U0NEW03"))
 
     async def drained() -> bool:
-        async with confide.db.read() as conn:
-            return await outbox.backlog(conn) == 0
+        return await rows(confide, outbox, outbox.c.sent_at.is_(None)) == []
 
     await eventually(drained)
     assert len(welcomes_to(confide, "U0NEW02")) == 1
