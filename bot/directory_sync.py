@@ -1,4 +1,5 @@
-"""Keeps the member directory and user-group membership current from Slack (at start and daily)."""
+"""Keeps the member directory, user-group membership and who owes which agreement current from Slack
+(at start and daily: the scheduler calls `sync_directory` again)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,15 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from workflows.directory import member_from_slack, replace_group_members
 from workflows.offboarding import sync_member
+from workflows.onboarding import sync_agreements
 from workflows.services import Services
 
 logger = logging.getLogger("confide.directory")
 
 
 async def sync_directory(services: Services, client: AsyncWebClient) -> int:
-    """users.list (paged) into the directory, then every user group the catalog names."""
+    """users.list (paged) into the directory, every user group the catalog names, then the agreements:
+    new versions recorded (and announced), obligations for everyone now in scope. Safe to run again."""
     count = 0
     cursor: str | None = None
     while True:
@@ -39,7 +42,15 @@ async def sync_directory(services: Services, client: AsyncWebClient) -> int:
         async with services.db.write() as conn:
             await replace_group_members(conn, group_id, response.get("users", []))
     await sync_security_channel(services, client)
-    logger.info("directory synced members=%d groups=%d", count, len(groups))
+    async with services.db.write() as conn:
+        agreements = await sync_agreements(conn, services.catalog, services.now())
+    logger.info(
+        "directory synced members=%d groups=%d new_versions=%d announced=%d",
+        count,
+        len(groups),
+        len(agreements.published),
+        agreements.announced_to,
+    )
     return count
 
 

@@ -1,11 +1,14 @@
-"""/confide: what Confide does, and the admins' tools."""
+"""/confide: what Confide does, and the admins' tools (status dashboard, audit trail)."""
 
 from __future__ import annotations
 
-from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 
+from handlers.blocks import admin as blocks
 from handlers.blocks.access import ACCESS_USAGE
-from handlers.common import ephemeral
+from handlers.blocks.dashboard import dashboard_message
+from handlers.common import ephemeral, services_of
+from workflows import compliance
 from workflows.errors import InvalidInput
 
 CONFIDE_HELP = f"""*Confide* keeps the company's trade secrets safe where you already work: access to each \
@@ -19,13 +22,34 @@ acknowledged with one click; leaks reported anonymously; everything audited.
 *`/training`* — confidentiality training you owe
 *`/kudos @person <what they did>`* — thank someone for protecting a secret
 *`/confide help`* — this help
-*`/confide status`*, *`/confide audit <user|secret|CASE-n>`* — for admins"""
+The App Home (Confide's *Home* tab) shows your access, requests and agreements at a glance.
+
+*For admins*
+• `/nda status` — acknowledged / in scope per agreement, and who is outstanding
+• `/confide status` — the compliance dashboard: coverage, reviews due and overdue, pending requests
+• `/confide audit <user-id|secret-id|CASE-n>` — recent audit entries for that subject"""
 
 
-async def handle_confide_command(ack: AsyncAck, command: dict) -> None:
-    sub = (command.get("text") or "").strip().split(" ")[0].lower()
+async def handle_confide_command(ack: AsyncAck, command: dict, context: AsyncBoltContext) -> None:
+    words = (command.get("text") or "").strip().split()
+    sub = words[0].lower() if words else ""
     if sub in ("", "help"):
         await ack(ephemeral(CONFIDE_HELP))
+        return
+    services = services_of(context)
+    user_id = command["user_id"]
+    now = services.now()
+    if sub == "status":
+        async with services.db.read() as conn:
+            dashboard = await compliance.admin_dashboard(conn, services.catalog, user_id, now)
+        await ack(response_type="ephemeral", **dashboard_message(dashboard))
+        return
+    if sub == "audit":
+        async with services.db.read() as conn:
+            subject, entries = await compliance.audit_trail(
+                conn, services.catalog, user_id, " ".join(words[1:2]) if len(words) == 2 else ""
+            )
+        await ack(response_type="ephemeral", **blocks.audit_trail(subject, entries))
         return
     raise InvalidInput(f"I don't know `/confide {sub[:30]}`. Try `/confide help`.")
 

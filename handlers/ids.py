@@ -11,6 +11,8 @@ class Action(StrEnum):
     OPEN_CASE_FROM_ALERT = "signal_open_case"
     KEEP_GRANT = "review_keep"
     REVOKE_GRANT = "review_revoke"
+    NDA_STATUS_PREVIOUS = "nda_status_previous"
+    NDA_STATUS_NEXT = "nda_status_next"
 
 
 class View(StrEnum):

@@ -9,7 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from config.catalog import Agreement, Catalog
-from workflows import audit
+from workflows import audit, obligations
+from workflows.directory import get_member
 from workflows.errors import InvalidInput, NotFound
 from workflows.sql import insert_if_absent
 from workflows.tables import acknowledgements
@@ -39,6 +40,73 @@ def is_current(agreement: Agreement, acks: list[Acknowledgement], now: datetime)
         if agreement.renew_every_days is None or ack.at > now - timedelta(days=agreement.renew_every_days):
             return True
     return False
+
+
+@dataclass(frozen=True)
+class OwedAgreement:
+    agreement: Agreement
+    owed_since: datetime | None  # due_days counts from here
+    due_at: datetime | None  # reminders start then
+    previous: Acknowledgement | None  # the person's latest acknowledgement of an earlier (or lapsed) one
+
+    @property
+    def is_renewal(self) -> bool:
+        return self.previous is not None and self.previous.version == self.agreement.version
+
+
+@dataclass(frozen=True)
+class AcknowledgedAgreement:
+    agreement_id: str
+    title: str
+    version: str
+    at: datetime
+    current: bool  # the catalog's version, not lapsed
+    lapses_at: datetime | None
+
+
+@dataclass(frozen=True)
+class AgreementsOverview:
+    owed: list[OwedAgreement]
+    acknowledged: list[AcknowledgedAgreement]  # newest first; the whole history
+
+
+async def owed_by(
+    conn: AsyncConnection, catalog: Catalog, user_id: str, now: datetime
+) -> list[OwedAgreement]:
+    """The agreements in scope for this person that they have not acknowledged in their current version."""
+    member = await get_member(conn, user_id)
+    acks = await acknowledgements_of(conn, user_id)
+    owed_from = await obligations.owed_from_of(conn, user_id)
+    owed: list[OwedAgreement] = []
+    for agreement in catalog.agreements:
+        if not obligations.applies_to(agreement, member) or is_current(agreement, acks, now):
+            continue
+        earlier = [a for a in acks if a.agreement_id == agreement.id]
+        previous = max(earlier, key=lambda a: a.at) if earlier else None
+        since = owed_from.get((agreement.id, agreement.version))
+        if since is None and previous is not None and previous.version == agreement.version:
+            since = obligations.lapses_at(agreement, previous.at)
+        owed.append(OwedAgreement(agreement, since, obligations.first_due(agreement, since), previous))
+    return owed
+
+
+async def overview(
+    conn: AsyncConnection, catalog: Catalog, user_id: str, now: datetime
+) -> AgreementsOverview:
+    """What /nda shows: what the person owes, and every acknowledgement they ever made."""
+    owed = await owed_by(conn, catalog, user_id, now)
+    titles = await obligations.version_titles(conn)
+    acks = await acknowledgements_of(conn, user_id)
+    history: list[AcknowledgedAgreement] = []
+    for ack in sorted(acks, key=lambda a: a.at, reverse=True):
+        agreement = catalog.agreement(ack.agreement_id)
+        title = titles.get((ack.agreement_id, ack.version)) or (
+            agreement.title if agreement else ack.agreement_id
+        )
+        current = agreement is not None and is_current(agreement, [ack], now)
+        lapse = obligations.lapses_at(agreement, ack.at) if current and agreement else None
+        history.append(AcknowledgedAgreement(ack.agreement_id, title, ack.version, ack.at, current, lapse))
+    return AgreementsOverview(owed, history)
 
 
 async def missing_for(
@@ -81,6 +149,7 @@ async def acknowledge(
         acknowledgements,
         {"user_id": user_id, "agreement_id": agreement.id, "version": version, "at": now},
     )
+    await obligations.mark_acknowledged(conn, agreement, user_id, now)
     await audit.record(
         conn,
         at=now,

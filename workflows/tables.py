@@ -125,6 +125,40 @@ acknowledgements = sa.Table(
     sa.UniqueConstraint("user_id", "agreement_id", "version", name="uq_ack_user_agreement_version"),
 )
 
+# Each agreement version as Confide first saw it in the catalog: when it was published, and what it said
+# about itself (a case needs to know whether the version someone acknowledged carried the DTSA notice,
+# long after the catalog has moved on).
+agreement_versions = sa.Table(
+    "agreement_versions",
+    metadata,
+    sa.Column("agreement_id", sa.String(64), primary_key=True),
+    sa.Column("version", sa.String(64), primary_key=True),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("url", sa.Text()),
+    sa.Column("applies_to", sa.String(16), nullable=False),
+    sa.Column("dtsa_notice", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("first_seen_at", UTCDateTime(), nullable=False),
+)
+
+# Who owes which agreement version, since when. `due_days` counts from `owed_from`; the sweep claims
+# rows whose `due_at` (the next reminder) has come. `due_at` is NULL when nothing is due: acknowledged
+# (and no renewal), out of scope, or the version was superseded.
+agreement_obligations = sa.Table(
+    "agreement_obligations",
+    metadata,
+    sa.Column("user_id", sa.String(32), primary_key=True),
+    sa.Column("agreement_id", sa.String(64), primary_key=True),
+    sa.Column("version", sa.String(64), primary_key=True),
+    sa.Column("first_owed_at", UTCDateTime(), nullable=False),  # when this person first owed this version
+    sa.Column("owed_from", UTCDateTime()),  # owed (again) from then; NULL once acknowledged for good
+    sa.Column("acknowledged_at", UTCDateTime()),
+    sa.Column("due_at", UTCDateTime()),
+    sa.Column("last_notified_at", UTCDateTime()),
+    sa.Column("notify_count", sa.Integer(), nullable=False, server_default="0"),
+    sa.Index("ix_obligations_due", "due_at"),
+    sa.Index("ix_obligations_agreement", "agreement_id", "version"),
+)
+
 access_requests = sa.Table(
     "access_requests",
     metadata,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from handlers.blocks import access, cases, digest, nudges, reports, signals
+from handlers.blocks import access, agreements, cases, digest, nudges, reports, signals
 
 Renderer = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -20,6 +20,8 @@ RENDERERS: dict[str, Renderer] = {
     "case_reporter_update": reports.reporter_update,
     "nudges": nudges.nudges_message,  # the sweep's one message per recipient (workflows/sweep)
     "weekly_digest": digest.weekly_digest,
+    "agreements_welcome": agreements.welcome,
+    "agreements_published": agreements.published,
 }
 
 

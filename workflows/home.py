@@ -1,0 +1,43 @@
+"""What a person's App Home shows: their access, what they owe, and what they answer for."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from config.catalog import Catalog
+from workflows import access, compliance
+from workflows.agreements import OwedAgreement, owed_by
+from workflows.directory import resolve_principals
+
+
+@dataclass(frozen=True)
+class Home:
+    user_id: str
+    now: datetime
+    owed: list[OwedAgreement]
+    grants: list[access.GrantInfo]
+    pending: list[access.RequestInfo]
+    reviews_due: list[compliance.GrantDue] | None  # None: the person owns no secret
+    dashboard: compliance.Dashboard | None  # None: not an admin
+
+
+async def secrets_owned_by(conn: AsyncConnection, catalog: Catalog, user_id: str) -> list[str]:
+    """The secrets whose owners (users or user groups) include this person."""
+    return [s.id for s in catalog.secrets if user_id in await resolve_principals(conn, s.owners)]
+
+
+async def home_for(conn: AsyncConnection, catalog: Catalog, user_id: str, now: datetime) -> Home:
+    """Everything the App Home shows this person, as of now."""
+    owned = await secrets_owned_by(conn, catalog, user_id)
+    return Home(
+        user_id=user_id,
+        now=now,
+        owed=await owed_by(conn, catalog, user_id, now),
+        grants=await access.active_grants_of(conn, user_id, now),
+        pending=await access.pending_requests_of(conn, catalog, user_id),
+        reviews_due=await compliance.reviews_due(conn, catalog, now, owned) if owned else None,
+        dashboard=await compliance.dashboard(conn, catalog, now) if catalog.is_admin(user_id) else None,
+    )
