@@ -89,3 +89,11 @@ async def test_permanent_slack_error_sets_message_aside_and_queue_moves_on(confi
         errors = (await conn.execute(sa.select(outbox.c.last_error).order_by(outbox.c.id))).scalars().all()
     assert errors[0] == "abandoned: channel_not_found"
     assert await unsent(confide) == 0
+
+
+async def test_a_commit_wakes_the_deliverer_without_waiting_for_its_poll(confide_factory: ConfideFactory):
+    confide = await confide_factory.start()
+    confide.runtime.deliverer.poll_seconds = 60  # only a wake-up can deliver within the test's patience
+    await asyncio.sleep(0.2)  # let the deliverer settle into its long wait
+    await request(confide, "U0EMP01", "request customer-list 7d prompt")
+    await confide.fake.wait_for(lambda: confide.fake.messages_to("U0OWNER01"), timeout=5)

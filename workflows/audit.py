@@ -65,6 +65,9 @@ def entry_hash(
     return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
 
 
+PENDING = "confide_pending_audit"  # key in the connection's info: entries waiting for the commit
+
+
 async def record(
     conn: AsyncConnection,
     *,
@@ -73,32 +76,49 @@ async def record(
     action: str,
     subject: str,
     details: Mapping[str, Any] | None = None,
-) -> int:
-    """Append one entry in the caller's transaction; returns its id."""
+) -> None:
+    """Add one entry to the caller's transaction; it is appended to the chain just before commit.
+
+    Appending last means the chain's head is the last lock any transaction takes: a transaction that
+    holds it never waits for a row another one holds, so audit appends cannot deadlock with row
+    locks taken in any order, and replicas hold the head only for the moment of the append."""
     details_json = json.dumps(dict(details or {}), sort_keys=True, separators=(",", ":"), default=str)
+    conn.info.setdefault(PENDING, []).append((at, actor, action, subject, details_json))
+
+
+def discard_pending(conn: AsyncConnection) -> None:
+    """Forget entries of a transaction that will not commit (the connection returns to the pool)."""
+    conn.info.pop(PENDING, None)
+
+
+async def append_pending(conn: AsyncConnection) -> None:
+    """Append the transaction's entries to the chain, in the order they were recorded."""
+    pending = conn.info.pop(PENDING, None)
+    if not pending:
+        return
     # Locking the head row orders appends across processes (SQLite already serialises writers).
     prev_hash = (
         await conn.execute(sa.select(audit_head.c.last_hash).where(audit_head.c.id == 1).with_for_update())
     ).scalar_one()
-    entry_id = (
-        await conn.execute(
-            audit_log.insert()
-            .values(
-                at=at,
-                actor=actor,
-                action=action,
-                subject=subject,
-                details=details_json,
-                prev_hash=prev_hash,
-                hash="",
+    for at, actor, action, subject, details_json in pending:
+        entry_id = (
+            await conn.execute(
+                audit_log.insert()
+                .values(
+                    at=at,
+                    actor=actor,
+                    action=action,
+                    subject=subject,
+                    details=details_json,
+                    prev_hash=prev_hash,
+                    hash="",
+                )
+                .returning(audit_log.c.id)
             )
-            .returning(audit_log.c.id)
-        )
-    ).scalar_one()
-    digest = entry_hash(prev_hash, entry_id, at, actor, action, subject, details_json)
-    await conn.execute(audit_log.update().where(audit_log.c.id == entry_id).values(hash=digest))
-    await conn.execute(audit_head.update().where(audit_head.c.id == 1).values(last_hash=digest))
-    return entry_id
+        ).scalar_one()
+        prev_hash = entry_hash(prev_hash, entry_id, at, actor, action, subject, details_json)
+        await conn.execute(audit_log.update().where(audit_log.c.id == entry_id).values(hash=prev_hash))
+    await conn.execute(audit_head.update().where(audit_head.c.id == 1).values(last_hash=prev_hash))
 
 
 async def lock_chain(conn: AsyncConnection) -> None:

@@ -14,6 +14,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from workflows import audit
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -54,8 +56,16 @@ class Database:
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """A read-write transaction; on SQLite it takes the write lock up front (BEGIN IMMEDIATE)
         so that two writers queue instead of failing on a lock upgrade."""
-        async with self.engine.connect() as conn, conn.begin():
-            yield conn
+        async with self.engine.connect() as conn:
+            try:
+                async with conn.begin():
+                    yield conn
+                    if conn.in_transaction():  # not rolled back on purpose (a dry run)
+                        await audit.append_pending(conn)
+            finally:
+                audit.discard_pending(conn)
+        for callback in self.after_commit:
+            callback()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
