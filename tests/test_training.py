@@ -4,6 +4,7 @@ wrong questions, Retry, a pass recorded and audited; access gated on training; /
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 from tests.agreements_support import rows
 from tests.conftest import Confide, ConfideFactory
@@ -180,3 +181,21 @@ async def test_app_home_shows_training_owed_with_start(confide: Confide):
     assert "Training you owe" in dump(home.view) and "Handling trade secrets" in dump(home.view)
     lesson = await click_into_view(confide, "U0EMP01", "Start", blocks=home.view["blocks"])
     assert "What makes a trade secret" in dump(lesson["blocks"])
+
+
+async def test_newcomers_are_welcomed_with_the_training_and_admins_see_completion(confide: Confide):
+    fake = confide.fake
+    newcomer = {"id": "U0NEW01", "name": "nia", "real_name": "Nia New", "deleted": False, "is_bot": False}
+    status, _ = await confide.slack.event({"type": "team_join", "user": newcomer})
+    assert status == 200
+    [welcome] = await fake.wait_for(lambda: fake.messages_to("U0NEW01"))
+    assert "Handling trade secrets" in welcome.text and buttons(welcome.blocks) == ["I acknowledge", "Start"]
+    [obligation] = await rows(confide, training_obligations, training_obligations.c.user_id == "U0NEW01")
+    assert obligation.due_at == confide.clock() + timedelta(days=120)
+
+    _, body = await confide.slack.command("U0ADMIN01", "/confide", "status")
+    shown = dump(body["blocks"])
+    assert "*Training completion*" in shown
+    assert (
+        "*Handling trade secrets* (`handling-secrets`, version 2026-01, everyone): *0 of 7* passed" in shown
+    )
