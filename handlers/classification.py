@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
+from config.catalog import Secret
 from handlers.blocks import classification as blocks
 from handlers.blocks.access import notice_modal
 from handlers.blocks.common import section
@@ -30,28 +34,21 @@ async def handle_still_secret_button(
     await respond(replace_original=True, **blocks.review_recorded(original, answer))
 
 
-async def handle_declassify_button(
-    ack: AsyncAck, body: dict, client: AsyncWebClient, context: AsyncBoltContext
-) -> None:
-    services = services_of(context)
-    async with services.db.read() as conn:
-        secret = await classification.check_can_answer(
-            conn, services.catalog, body["actions"][0]["value"], body["user"]["id"]
-        )
-    await ack()
-    await client.views_open(trigger_id=body["trigger_id"], view=blocks.declassify_modal(secret))
+def _opens(render: Callable[[Secret], dict[str, Any]]) -> Callable[..., Awaitable[None]]:
+    """Declassify and Change owners: check the clicker may answer, then open that form."""
 
+    async def handle_review_form_button(
+        ack: AsyncAck, body: dict, client: AsyncWebClient, context: AsyncBoltContext
+    ) -> None:
+        services = services_of(context)
+        async with services.db.read() as conn:
+            secret = await classification.check_can_answer(
+                conn, services.catalog, body["actions"][0]["value"], body["user"]["id"]
+            )
+        await ack()
+        await client.views_open(trigger_id=body["trigger_id"], view=render(secret))
 
-async def handle_change_owners_button(
-    ack: AsyncAck, body: dict, client: AsyncWebClient, context: AsyncBoltContext
-) -> None:
-    services = services_of(context)
-    async with services.db.read() as conn:
-        secret = await classification.check_can_answer(
-            conn, services.catalog, body["actions"][0]["value"], body["user"]["id"]
-        )
-    await ack()
-    await client.views_open(trigger_id=body["trigger_id"], view=blocks.owners_modal(secret))
+    return handle_review_form_button
 
 
 async def handle_declassify_submission(
@@ -94,7 +91,7 @@ async def handle_change_owners_submission(
 
 def register(app: AsyncApp) -> None:
     app.action(ClassificationAction.STILL_SECRET)(handle_still_secret_button)
-    app.action(ClassificationAction.DECLASSIFY)(handle_declassify_button)
-    app.action(ClassificationAction.CHANGE_OWNERS)(handle_change_owners_button)
+    app.action(ClassificationAction.DECLASSIFY)(_opens(blocks.declassify_modal))
+    app.action(ClassificationAction.CHANGE_OWNERS)(_opens(blocks.owners_modal))
     app.view(ClassificationView.DECLASSIFY)(handle_declassify_submission)
     app.view(ClassificationView.CHANGE_OWNERS)(handle_change_owners_submission)

@@ -114,15 +114,14 @@ async def reviewers(conn: AsyncConnection, catalog: Catalog, secret: Secret) -> 
 
 async def check_can_answer(conn: AsyncConnection, catalog: Catalog, secret_id: str, user_id: str) -> Secret:
     """Raise unless this person may answer the secret's review now (before a modal opens)."""
-    secret, _ = await _lock_review(conn, catalog, secret_id, user_id)
-    return secret
+    return await _lock_review(conn, catalog, secret_id, user_id)
 
 
 async def confirm_still_secret(
     conn: AsyncConnection, catalog: Catalog, now: datetime, *, secret_id: str, user_id: str
 ) -> ReviewAnswer:
     """Still secret: the next review is classification_review_days from now."""
-    secret, _ = await _lock_review(conn, catalog, secret_id, user_id)
+    secret = await _lock_review(conn, catalog, secret_id, user_id)
     next_review = await _reviewed(conn, catalog, secret, now, user_id, STILL_SECRET)
     await _record_outcome(conn, now, secret, STILL_SECRET, user_id, note=None)
     await audit.record(
@@ -141,7 +140,7 @@ async def declassify(
 ) -> ReviewAnswer:
     """Declassify: every active grant ends and its grantee is told, pending requests are cancelled, and
     new requests are refused from now on."""
-    secret, _ = await _lock_review(conn, catalog, secret_id, user_id)
+    secret = await _lock_review(conn, catalog, secret_id, user_id)
     note = (note or "").strip()[:NOTE_LIMIT] or None
     await conn.execute(
         secret_reviews.update()
@@ -211,7 +210,7 @@ async def propose_owners(
 ) -> ReviewAnswer:
     """Change owners: the new owners are recorded for the next catalog edit (and shown in /confide
     status); the secret is still secret, so this answers the review too."""
-    secret, _ = await _lock_review(conn, catalog, secret_id, user_id)
+    secret = await _lock_review(conn, catalog, secret_id, user_id)
     owners = list(dict.fromkeys(o.strip() for o in owners if o.strip()))
     if not owners:
         raise InvalidInput("Choose at least one owner.", field=field)
@@ -286,9 +285,7 @@ def _outcome(row: sa.Row[Any], names: dict[str, str]) -> RecordedOutcome:
 # ---- internals ---------------------------------------------------------------------------------------
 
 
-async def _lock_review(
-    conn: AsyncConnection, catalog: Catalog, secret_id: str, user_id: str
-) -> tuple[Secret, sa.Row[Any]]:
+async def _lock_review(conn: AsyncConnection, catalog: Catalog, secret_id: str, user_id: str) -> Secret:
     """Lock the secret's review row, then check the person may answer and it is not declassified."""
     secret = catalog.secret(secret_id)
     row = (
@@ -307,7 +304,7 @@ async def _lock_review(
             f"*{secret.name}* was already declassified by <@{row.declassified_by}> on "
             f"{row.declassified_at:%Y-%m-%d}."
         )
-    return secret, row
+    return secret
 
 
 async def _reviewed(
