@@ -8,17 +8,21 @@ import logging
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from workflows.classification import record_secrets
 from workflows.directory import member_from_slack, replace_group_members
 from workflows.offboarding import sync_member
 from workflows.onboarding import sync_agreements
 from workflows.services import Services
+from workflows.training_obligations import sync_obligations
 
 logger = logging.getLogger("confide.directory")
 
 
 async def sync_directory(services: Services, client: AsyncWebClient) -> int:
     """users.list (paged) into the directory, every user group the catalog names, then the agreements:
-    new versions recorded (and announced), obligations for everyone now in scope. Safe to run again."""
+    new versions recorded (and announced), obligations for everyone now in scope; the same for the
+    trainings (silently: reminders come after due_days), and when each secret was first loaded (its
+    classification reviews count from then). Safe to run again."""
     count = 0
     cursor: str | None = None
     while True:
@@ -44,6 +48,8 @@ async def sync_directory(services: Services, client: AsyncWebClient) -> int:
     await sync_security_channel(services, client)
     async with services.db.write() as conn:
         agreements = await sync_agreements(conn, services.catalog, services.now())
+        await sync_obligations(conn, services.catalog, services.now())
+        await record_secrets(conn, services.catalog, services.now())
     logger.info(
         "directory synced members=%d groups=%d new_versions=%d announced=%d",
         count,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from collections.abc import Sequence
@@ -9,6 +10,8 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from config.lessons import SECTION_LIMIT, lesson_pages
 
 SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 SLACK_PRINCIPAL_ID = re.compile(r"^[UWS][A-Z0-9]{2,}$")  # a user or a user group (S...)
@@ -31,6 +34,82 @@ class Agreement(_Entry):
     due_days: Annotated[int, Field(ge=0)] = 14
     renew_every_days: Annotated[int, Field(ge=1)] | None = None
     dtsa_notice: bool = False
+
+
+OPTION_LIMIT = 75  # characters Slack shows in a radio-button option
+LABEL_LIMIT = 2000  # characters in an input block's label (the question)
+MAX_OPTIONS = 10  # radio buttons in one group
+MAX_QUESTIONS = 90  # one input block each, within a modal's 100 blocks
+MAX_LESSON_PAGES = 50
+
+
+class Question(_Entry):
+    text: Annotated[str, Field(min_length=1, max_length=LABEL_LIMIT)]
+    options: Annotated[list[str], Field(min_length=2, max_length=MAX_OPTIONS)]
+    answer: str  # the text of the right option
+
+    @field_validator("options")
+    @classmethod
+    def _option_texts(cls, options: list[str]) -> list[str]:
+        for option in options:
+            if not option.strip():
+                raise ValueError("an option is empty")
+            if len(option) > OPTION_LIMIT:
+                raise ValueError(
+                    f"{option[:30]!r}… is longer than the {OPTION_LIMIT} characters Slack shows in an option"
+                )
+        duplicates = sorted({o for o in options if options.count(o) > 1})
+        if duplicates:
+            raise ValueError(f"{duplicates[0]!r} is listed twice")
+        return options
+
+    @model_validator(mode="after")
+    def _answer_is_an_option(self) -> Question:
+        if self.answer not in self.options:
+            raise ValueError(f"answer: {self.answer[:60]!r} is not one of its options")
+        return self
+
+
+class Training(_Entry):
+    id: Annotated[str, Field(pattern=CATALOG_ID.pattern)]
+    title: Annotated[str, Field(min_length=1, max_length=150)]
+    version: Annotated[str, Field(min_length=1, max_length=64)]
+    applies_to: Audience = "everyone"
+    due_days: Annotated[int, Field(ge=0)] = 30
+    every_days: Annotated[int, Field(ge=1)] | None = None  # a refresher is due this long after a pass
+    lessons: Annotated[list[str], Field(min_length=1)]
+    questions: Annotated[list[Question], Field(min_length=1, max_length=MAX_QUESTIONS)]
+    pass_ratio: Annotated[float, Field(gt=0, le=1)] = 0.8
+
+    @field_validator("lessons")
+    @classmethod
+    def _lessons_fit_slack(cls, lessons: list[str]) -> list[str]:
+        for i, lesson in enumerate(lessons):
+            if not lesson.strip():
+                raise ValueError(f"lessons[{i}] is empty")
+        pages = len(lesson_pages(lessons))
+        if pages > MAX_LESSON_PAGES:
+            raise ValueError(
+                f"the lessons fill {pages} pages of {SECTION_LIMIT}-character sections; at most "
+                f"{MAX_LESSON_PAGES} fit in a training, so shorten them or split the training"
+            )
+        return lessons
+
+    @model_validator(mode="after")
+    def _questions_distinct(self) -> Training:
+        seen: dict[str, int] = {}
+        for i, question in enumerate(self.questions):
+            if question.text in seen:
+                raise ValueError(
+                    f"questions[{i}]: text: the same question as questions[{seen[question.text]}]"
+                )
+            seen[question.text] = i
+        return self
+
+    @property
+    def pass_mark(self) -> int:
+        """Right answers needed to pass."""
+        return max(1, math.ceil(self.pass_ratio * len(self.questions) - 1e-9))
 
 
 class Secret(_Entry):
@@ -94,6 +173,7 @@ class Catalog(_Entry):
     recognition_channel: str | None = None
     classification_review_days: Annotated[int, Field(ge=1)] = 180
     agreements: list[Agreement] = []
+    trainings: list[Training] = []
     secrets: list[Secret] = []
     schedule: Schedule = Schedule()
     signals: Signals = Signals()
@@ -126,6 +206,12 @@ class Catalog(_Entry):
 
     def agreement(self, agreement_id: str) -> Agreement | None:
         return next((a for a in self.agreements if a.id == agreement_id), None)
+
+    def training(self, training_id: str) -> Training | None:
+        return next((t for t in self.trainings if t.id == training_id), None)
+
+    def classification_review_days_of(self, secret: Secret) -> int:
+        return secret.classification_review_days or self.classification_review_days
 
     def is_admin(self, user_id: str) -> bool:
         return user_id in self.admins
@@ -175,8 +261,9 @@ def catalog_warnings(catalog: Catalog, source: str = "catalog") -> list[str]:
 def _cross_reference_problems(catalog: Catalog) -> list[str]:
     problems: list[str] = []
     seen: dict[str, str] = {}
-    sections: list[tuple[str, Sequence[Agreement | Secret]]] = [
+    sections: list[tuple[str, Sequence[Agreement | Training | Secret]]] = [
         ("agreements", catalog.agreements),
+        ("trainings", catalog.trainings),
         ("secrets", catalog.secrets),
     ]
     for section, entries in sections:
@@ -186,11 +273,14 @@ def _cross_reference_problems(catalog: Catalog) -> list[str]:
                 problems.append(f"{where}: id: duplicate of {seen[entry.id]}")
             else:
                 seen[entry.id] = where
-    agreement_ids = {a.id for a in catalog.agreements}
+    requirable = {a.id for a in catalog.agreements} | {t.id for t in catalog.trainings}
     for i, secret in enumerate(catalog.secrets):
         for required in secret.requires:
-            if required not in agreement_ids:
-                problems.append(f"secrets[{i}] (id {secret.id!r}): requires: unknown agreement {required!r}")
+            if required not in requirable:
+                problems.append(
+                    f"secrets[{i}] (id {secret.id!r}): requires: unknown agreement {required!r} "
+                    "(no agreement or training has that id)"
+                )
     return problems
 
 

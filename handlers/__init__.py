@@ -2,9 +2,35 @@
 
 from slack_bolt.async_app import AsyncApp
 
-from handlers import access, admin, agreements, errors, events, home, leaks, nudges, signals
+from handlers import (
+    access,
+    admin,
+    agreements,
+    classification,
+    errors,
+    events,
+    home,
+    kudos,
+    leaks,
+    nudges,
+    signals,
+    training,
+)
 
 
 def register_all(app: AsyncApp) -> None:
-    for feature in (access, agreements, admin, events, home, leaks, signals, nudges, errors):
+    features = (
+        access,
+        agreements,
+        admin,
+        events,
+        home,
+        leaks,
+        signals,
+        nudges,
+        training,
+        kudos,
+        classification,
+    )
+    for feature in (*features, errors):
         feature.register(app)

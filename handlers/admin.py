@@ -19,14 +19,16 @@ acknowledged with one click; leaks reported anonymously; everything audited.
 
 *`/nda`* — the confidentiality agreements you still owe, with an I acknowledge button
 *`/report-leak`* — report a suspected leak, anonymously by default
-*`/training`* — confidentiality training you owe
+*`/training`* — confidentiality training you owe: short lessons and a quiz
 *`/kudos @person <what they did>`* — thank someone for protecting a secret
 *`/confide help`* — this help
-The App Home (Confide's *Home* tab) shows your access, requests and agreements at a glance.
+The App Home (Confide's *Home* tab) shows your access, requests, agreements, training and kudos at a glance.
 
 *For admins*
 • `/nda status` — acknowledged / in scope per agreement, and who is outstanding
-• `/confide status` — the compliance dashboard: coverage, reviews due and overdue, pending requests
+• `/training status` — passed / in scope per training, and who is outstanding
+• `/confide status` — the compliance dashboard: coverage, reviews due and overdue, pending requests, \
+training, classification reviews and their outcomes
 • `/confide audit <user-id|secret-id|CASE-n>` — recent audit entries for that subject"""
 
 

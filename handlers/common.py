@@ -14,14 +14,17 @@ def services_of(context: AsyncBoltContext) -> Services:
 
 
 def input_value(view: dict[str, Any], block_id: str) -> str | None:
-    """The value of a modal input: text, a static select, checkboxes (a list joined by commas; "" when
-    none is ticked), a user select (the user id) or a date picker (YYYY-MM-DD)."""
+    """The value of a modal input: text, a static select or radio buttons, checkboxes or a multi-user
+    select (a list joined by commas; "" when none is chosen), a user select (the user id) or a date
+    picker (YYYY-MM-DD)."""
     element = (view.get("state", {}).get("values", {}).get(block_id) or {}).get("value") or {}
     if "selected_option" in element:
         selected = element["selected_option"]
         return selected["value"] if selected else None
     if "selected_options" in element:
         return ",".join(o["value"] for o in element["selected_options"] or [])
+    if "selected_users" in element:
+        return ",".join(element["selected_users"] or [])
     for key in ("selected_user", "selected_date"):
         if key in element:
             return element[key]

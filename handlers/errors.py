@@ -12,8 +12,10 @@ from slack_bolt.response import BoltResponse
 
 from handlers.blocks.access import agreements_prompt, notice_modal
 from handlers.blocks.common import section
+from handlers.blocks.training import training_prompt
 from workflows.access import AgreementsOwed
 from workflows.errors import ConfideError
+from workflows.training import TrainingOwed
 
 logger = logging.getLogger("confide.handlers")
 
@@ -21,6 +23,8 @@ logger = logging.getLogger("confide.handlers")
 def _error_blocks(error: ConfideError) -> list[dict[str, Any]]:
     if isinstance(error, AgreementsOwed):
         return agreements_prompt(error.message, error.owed)
+    if isinstance(error, TrainingOwed):
+        return training_prompt(error.message, error.owed)
     return error.blocks or [section(error.message)]
 
 
@@ -47,10 +51,9 @@ async def handle_listener_error(
     acked = response is None  # Bolt passes None once the listener has already acknowledged
     if kind == "view_submission" and not acked:
         view = body.get("view", {})
-        if isinstance(error, AgreementsOwed):
-            return _json(
-                200, {"response_action": "update", "view": notice_modal("Acknowledge first", blocks)}
-            )
+        if isinstance(error, AgreementsOwed | TrainingOwed):
+            title = "Acknowledge first" if isinstance(error, AgreementsOwed) else "Training first"
+            return _json(200, {"response_action": "update", "view": notice_modal(title, blocks)})
         block_id = (error.field if isinstance(error, ConfideError) else None) or _first_input_block(view)
         if block_id:
             return _json(200, {"response_action": "errors", "errors": {block_id: message[:150]}})

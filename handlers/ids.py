@@ -65,3 +65,32 @@ class CaseBlock(StrEnum):
     LEGAL_STATUS = "legal_status"
     LEGAL_NOTES = "legal_notes"
     LEGAL_SUBJECT = "legal_subject"
+
+
+class TrainingAction(StrEnum):
+    START = "training_start"
+    NEXT = "training_next"
+    BACK = "training_back"
+    QUIZ = "training_quiz"
+    RETRY = "training_retry"
+
+
+class TrainingView(StrEnum):
+    LESSON = "training_lesson_modal"  # lessons and the result: nothing to submit
+    QUIZ = "training_quiz_modal"
+
+
+class ClassificationAction(StrEnum):
+    STILL_SECRET = "classification_still_secret"
+    DECLASSIFY = "classification_declassify"
+    CHANGE_OWNERS = "classification_change_owners"
+
+
+class ClassificationView(StrEnum):
+    DECLASSIFY = "classification_declassify_modal"
+    CHANGE_OWNERS = "classification_owners_modal"
+
+
+class ClassificationBlock(StrEnum):
+    NOTE = "classification_note"
+    OWNERS = "classification_owners"

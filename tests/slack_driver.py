@@ -121,9 +121,9 @@ class SlackDriver:
         return await self.interact(payload)
 
     async def submit(self, user: str, view: dict[str, Any], values: dict[str, Any]) -> tuple[int, Any]:
-        """Submit a modal, filling inputs by their label: text, a select option's text, checkbox texts, a
-        user id (user select) or YYYY-MM-DD (date picker). Inputs left out keep their initial value, as in
-        Slack."""
+        """Submit a modal, filling inputs by their label: text, a select or radio option's text, checkbox
+        texts, a user id (user select), a list of user ids (multi-user select) or YYYY-MM-DD (date
+        picker). Inputs left out keep their initial value, as in Slack."""
         state: dict[str, Any] = {}
         for block in view.get("blocks", []):
             if block.get("type") != "input":
@@ -144,6 +144,8 @@ class SlackDriver:
                 entry["selected_options"] = [_option(element, v) for v in (value or [])]
             elif element["type"] == "users_select":
                 entry["selected_user"] = value
+            elif element["type"] == "multi_users_select":
+                entry["selected_users"] = list(value or [])
             elif element["type"] == "datepicker":
                 entry["selected_date"] = value
             else:
@@ -214,6 +216,8 @@ def _initial_state(element: dict[str, Any]) -> dict[str, Any]:
         return {"selected_options": list(element.get("initial_options") or [])}
     if kind == "users_select":
         return {"selected_user": element.get("initial_user")}
+    if kind == "multi_users_select":
+        return {"selected_users": list(element.get("initial_users") or [])}
     if kind == "datepicker":
         return {"selected_date": element.get("initial_date")}
     return {"value": element.get("initial_value")}

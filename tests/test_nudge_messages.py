@@ -26,6 +26,23 @@ SAMPLES = {
     "request_expired": {**REQUEST, "kind": "extend", "grant_id": 4, "hours": 72},
     "grant_expiring": {**GRANT, "expires_at": AT},
     "grant_expired": {**GRANT, "expired_at": AT, "extension_request": 9},
+    "training_due": {
+        "training_id": "t",
+        "title": "T <b>",
+        "version": "1",
+        "owed_from": AT,
+        "refresher": True,
+        "reminder": 1,
+    },
+    "classification_review": {
+        "secret_id": "x",
+        "secret_name": "X <y>",
+        "classification": "restricted",
+        "review_due_at": AT,
+        "last_reviewed_at": None,
+        "first_seen_at": AT,
+        "reminder": 0,
+    },
 }
 
 
@@ -35,7 +52,7 @@ def test_every_item_type_renders_and_user_text_is_escaped():
     for item_type, data in SAMPLES.items():
         collector.add("U0OWNER01", item_type, **data)
     payload = render("nudges", {"items": collector.items_for("U0OWNER01"), "page": 1, "pages": 1})
-    assert payload["text"].startswith("Confide: 6 item(s)")
+    assert payload["text"].startswith(f"Confide: {len(SAMPLES)} item(s)")
     assert "<!channel>" not in str(payload["blocks"]) and "&lt;!channel&gt;" in str(payload["blocks"])
     assert "X &lt;y&gt;" in str(payload["blocks"])
 

@@ -12,10 +12,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from config.catalog import Agreement, Catalog, Secret
-from workflows import agreements, audit, outbox, signals
+from workflows import agreements, audit, outbox, signals, training
 from workflows.directory import resolve_principals
 from workflows.errors import AlreadyDecided, ConfideError, InvalidInput, NotAllowed, NotFound
-from workflows.tables import access_requests, grants, request_approvers
+from workflows.tables import access_requests, grants, request_approvers, secret_reviews
 
 DURATION = re.compile(r"^(\d{1,5})([dh])$", re.IGNORECASE)
 GRANT_REF = re.compile(r"^(?:g-?)?(\d{1,9})$", re.IGNORECASE)
@@ -179,6 +179,7 @@ async def request_access(
 ) -> RequestInfo:
     """File a request and route a card to every approver."""
     secret = find_secret(catalog, secret_id)
+    await _refuse_declassified(conn, secret)
     hours = check_duration(secret, duration_hours)
     justification = justification.strip()
     if not justification:
@@ -188,6 +189,9 @@ async def request_access(
     owed = await agreements.missing_for(conn, catalog, requester, secret.requires, now)
     if owed:
         raise AgreementsOwed(secret, owed)
+    untrained = await training.missing_for(conn, catalog, requester, secret.requires, now)
+    if untrained:
+        raise training.TrainingOwed(secret, untrained)
     active = await _active_grant(conn, requester, secret.id, now)
     if active is not None:
         raise InvalidInput(
@@ -216,6 +220,23 @@ async def request_access(
         kind="new",
         grant_id=None,
     )
+
+
+async def _refuse_declassified(conn: AsyncConnection, secret: Secret) -> None:
+    """A secret its owners declassified in a classification review is no longer granted."""
+    row = (
+        await conn.execute(
+            sa.select(secret_reviews.c.declassified_at, secret_reviews.c.declassified_by).where(
+                secret_reviews.c.secret_id == secret.id, secret_reviews.c.declassified_at.is_not(None)
+            )
+        )
+    ).first()
+    if row is not None:
+        raise InvalidInput(
+            f"*{secret.name}* was declassified by <@{row.declassified_by}> on "
+            f"{row.declassified_at:%Y-%m-%d}: it is no longer treated as a trade secret, so Confide no "
+            "longer grants access to it. Ask its owners for the material directly."
+        )
 
 
 async def request_extension(

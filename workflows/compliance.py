@@ -10,11 +10,13 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from config.catalog import Agreement, Catalog
-from workflows import audit
-from workflows.directory import Member
+from workflows import audit, classification, training
+from workflows.classification import ClassificationStatus
+from workflows.directory import active_members
 from workflows.errors import InvalidInput, NotAllowed
 from workflows.obligations import applies_to, first_due, lapses_at, owed_from_for, still_valid
-from workflows.tables import access_requests, acknowledgements, grants, members
+from workflows.tables import access_requests, acknowledgements, grants
+from workflows.training import TrainingCoverage
 
 REVIEW_HORIZON = timedelta(days=7)  # "due for review" looks this far ahead
 AUDIT_USAGE = "Usage: `/confide audit <user-id|secret-id|CASE-n>`, e.g. `/confide audit U0123ABC`."
@@ -86,6 +88,8 @@ class Dashboard:
     pending_requests: list[PendingRequest]  # oldest first
     # None: this installation has no cases feature, and the section is left out altogether.
     open_cases: list[OpenCase] | None = None
+    training: list[TrainingCoverage] | None = None
+    classification: ClassificationStatus | None = None
 
 
 def require_admin(catalog: Catalog, user_id: str, what: str) -> None:
@@ -97,7 +101,7 @@ async def agreement_coverage(
     conn: AsyncConnection, catalog: Catalog, now: datetime
 ) -> list[AgreementCoverage]:
     """Per agreement, its current version: acknowledged / in scope, and who is outstanding since when."""
-    people = await _active_people(conn)
+    people = await active_members(conn)
     coverage: list[AgreementCoverage] = []
     for agreement in catalog.agreements:
         scope = [m for m in people if applies_to(agreement, m)]
@@ -139,6 +143,8 @@ async def dashboard(conn: AsyncConnection, catalog: Catalog, now: datetime) -> D
         reviews_due_soon=[g for g in due if g.review_due_at > now],
         reviews_overdue=[g for g in due if g.review_due_at <= now],
         pending_requests=await pending_requests(conn, catalog),
+        training=await training.coverage(conn, catalog, now),
+        classification=await classification.status(conn, catalog, now),
     )
 
 
@@ -216,15 +222,6 @@ async def audit_trail(
 def _secret_name(catalog: Catalog, secret_id: str) -> str:
     secret = catalog.secret(secret_id)
     return secret.name if secret else secret_id
-
-
-async def _active_people(conn: AsyncConnection) -> list[Member]:
-    rows = await conn.execute(
-        sa.select(members)
-        .where(sa.not_(members.c.is_bot), sa.not_(members.c.deleted))
-        .order_by(members.c.user_id)
-    )
-    return [Member(r.user_id, r.name, r.is_bot, r.is_guest, r.deleted, r.tz) for r in rows]
 
 
 async def _acknowledged_at(conn: AsyncConnection, agreement: Agreement) -> dict[str, datetime]:

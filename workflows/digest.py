@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from config.catalog import Agreement, Catalog
+from workflows.kudos import kudos_given
 from workflows.tables import access_requests, acknowledgements, grants, members, request_approvers
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -153,7 +154,7 @@ SECTIONS: list[SectionProvider] = [
     pending_requests,
     # Extension point — open leak cases by age: add the cases feature's provider here.
     # Extension point — insider-risk signals raised this week: add the signals provider here.
-    # Extension point — kudos given this week: add the kudos provider here.
+    kudos_given,
 ]
 
 

@@ -71,6 +71,16 @@ async def get_member(conn: AsyncConnection, user_id: str) -> Member | None:
     return _member(row) if row else None
 
 
+async def active_members(conn: AsyncConnection) -> list[Member]:
+    """Everyone who can owe something: people (not bots) who are not deactivated, by id."""
+    rows = await conn.execute(
+        sa.select(members)
+        .where(sa.not_(members.c.is_bot), sa.not_(members.c.deleted))
+        .order_by(members.c.user_id)
+    )
+    return [_member(r) for r in rows]
+
+
 async def deactivated(conn: AsyncConnection, user_ids: Iterable[str]) -> set[str]:
     ids = list(set(user_ids))
     if not ids:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from config.catalog import Catalog
-from workflows import access, compliance
+from workflows import access, compliance, kudos, training
 from workflows.agreements import OwedAgreement, owed_by
 from workflows.directory import resolve_principals
+from workflows.kudos import Kudos
+from workflows.training import TrainingOverview
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,9 @@ class Home:
     pending: list[access.RequestInfo]
     reviews_due: list[compliance.GrantDue] | None  # None: the person owns no secret
     dashboard: compliance.Dashboard | None  # None: not an admin
+    training: TrainingOverview | None = None
+    kudos_received: int = 0
+    latest_kudos: list[Kudos] = field(default_factory=list)
 
 
 async def secrets_owned_by(conn: AsyncConnection, catalog: Catalog, user_id: str) -> list[str]:
@@ -32,6 +37,7 @@ async def secrets_owned_by(conn: AsyncConnection, catalog: Catalog, user_id: str
 async def home_for(conn: AsyncConnection, catalog: Catalog, user_id: str, now: datetime) -> Home:
     """Everything the App Home shows this person, as of now."""
     owned = await secrets_owned_by(conn, catalog, user_id)
+    kudos_count, latest_kudos = await kudos.received_by(conn, user_id)
     return Home(
         user_id=user_id,
         now=now,
@@ -40,4 +46,7 @@ async def home_for(conn: AsyncConnection, catalog: Catalog, user_id: str, now: d
         pending=await access.pending_requests_of(conn, catalog, user_id),
         reviews_due=await compliance.reviews_due(conn, catalog, now, owned) if owned else None,
         dashboard=await compliance.dashboard(conn, catalog, now) if catalog.is_admin(user_id) else None,
+        training=await training.overview(conn, catalog, user_id, now),
+        kudos_received=kudos_count,
+        latest_kudos=latest_kudos,
     )

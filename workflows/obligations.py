@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from config.catalog import Agreement, Catalog
+from config.catalog import Agreement, Catalog, Training
 from workflows.directory import Member
 from workflows.sql import insert_if_absent
 from workflows.tables import acknowledgements, agreement_obligations, agreement_versions, members
@@ -26,9 +26,9 @@ from workflows.tables import acknowledgements, agreement_obligations, agreement_
 CHUNK = 500  # ids per IN (...) list: well inside SQLite's and asyncpg's parameter limits
 
 
-def applies_to(agreement: Agreement, member: Member | None) -> bool:
-    """In scope: people (never bots, never deactivated) that `applies_to` covers. Someone the
-    directory has not seen yet is taken for a full member."""
+def applies_to(agreement: Agreement | Training, member: Member | None) -> bool:
+    """In scope (of an agreement or a training): people (never bots, never deactivated) that
+    `applies_to` covers. Someone the directory has not seen yet is taken for a full member."""
     if member is None:
         return agreement.applies_to in ("everyone", "members")
     if member.is_bot or member.deleted:

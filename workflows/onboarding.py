@@ -17,6 +17,8 @@ from workflows.directory import Member
 from workflows.events import claim_event
 from workflows.obligations import record_versions, refresh_obligations
 from workflows.offboarding import sync_member
+from workflows.training import owed_by as training_owed_by
+from workflows.training_obligations import sync_obligations
 
 WELCOME = "agreements_welcome"
 PUBLISHED = "agreements_published"
@@ -44,13 +46,19 @@ async def welcome_member(
     if member.is_bot or member.deleted:
         return True
     await refresh_obligations(conn, catalog, now, user_ids=[member.user_id])
+    await sync_obligations(conn, catalog, now, user_ids=[member.user_id])
     owed = [o.agreement for o in await owed_by(conn, catalog, member.user_id, now)]
+    trainings = [o.training for o in await training_owed_by(conn, catalog, member.user_id, now)]
     await outbox.enqueue(
         conn,
         recipient=member.user_id,
         kind=WELCOME,
         now=now,
-        data={"user": member.user_id, "agreements": [agreement_data(a) for a in owed]},
+        data={
+            "user": member.user_id,
+            "agreements": [agreement_data(a) for a in owed],
+            "trainings": [{"id": t.id, "title": t.title, "version": t.version} for t in trainings],
+        },
     )
     await audit.record(
         conn,
@@ -71,6 +79,7 @@ async def member_changed(
     if not await sync_member(conn, catalog, now, member, event_id=event_id):
         return False
     await refresh_obligations(conn, catalog, now, user_ids=[member.user_id])
+    await sync_obligations(conn, catalog, now, user_ids=[member.user_id])
     return True
 
 

@@ -346,3 +346,86 @@ receipt_failures = sa.Table(
     sa.Column("hour", UTCDateTime(), primary_key=True),
     sa.Column("count", sa.Integer(), nullable=False, server_default="0"),
 )
+
+# Every quiz attempt, kept forever: the passes are the completions (evidence), the failures show effort.
+training_attempts = sa.Table(
+    "training_attempts",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("user_id", sa.String(32), nullable=False),
+    sa.Column("training_id", sa.String(64), nullable=False),
+    sa.Column("version", sa.String(64), nullable=False),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("correct", sa.Integer(), nullable=False),
+    sa.Column("total", sa.Integer(), nullable=False),
+    sa.Column("passed", sa.Boolean(), nullable=False),
+    sa.Index("ix_training_attempts_user", "user_id", "training_id", "version"),
+    sa.Index("ix_training_attempts_training", "training_id", "version", "passed"),
+)
+
+# Who owes which training version, since when (like agreement_obligations). `due_at` is the next
+# reminder: owed_from + due_days the first time, the day a refresher falls due after a pass; NULL when
+# nothing is due (passed without refreshers, out of scope, or the version was superseded).
+training_obligations = sa.Table(
+    "training_obligations",
+    metadata,
+    sa.Column("user_id", sa.String(32), primary_key=True),
+    sa.Column("training_id", sa.String(64), primary_key=True),
+    sa.Column("version", sa.String(64), primary_key=True),
+    sa.Column("first_owed_at", UTCDateTime(), nullable=False),
+    sa.Column("owed_from", UTCDateTime()),  # owed (again) from then; NULL once passed for good
+    sa.Column("passed_at", UTCDateTime()),  # the latest pass
+    sa.Column("due_at", UTCDateTime()),
+    sa.Column("last_notified_at", UTCDateTime()),
+    sa.Column("notify_count", sa.Integer(), nullable=False, server_default="0"),
+    sa.Index("ix_training_obligations_due", "due_at"),
+)
+
+kudos = sa.Table(
+    "kudos",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("giver", sa.String(32), nullable=False),
+    sa.Column("recipient", sa.String(32), nullable=False),
+    sa.Column("message", sa.Text(), nullable=False),
+    sa.Column("posted_to", sa.String(64), nullable=False),  # the recognition channel, or the person (DM)
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Index("ix_kudos_recipient", "recipient", "at"),
+    sa.Index("ix_kudos_at", "at"),
+)
+
+# Each secret's classification review: counted from when Confide first loaded it, then from its last
+# review. `notify_at` is when the sweep asks (or reminds) the owners next; NULL once declassified.
+secret_reviews = sa.Table(
+    "secret_reviews",
+    metadata,
+    sa.Column("secret_id", sa.String(64), primary_key=True),
+    sa.Column("first_seen_at", UTCDateTime(), nullable=False),
+    sa.Column("review_due_at", UTCDateTime(), nullable=False),
+    sa.Column("last_reviewed_at", UTCDateTime()),
+    sa.Column("last_reviewed_by", sa.String(32)),
+    sa.Column("last_outcome", sa.String(24)),  # still-secret | declassified | owners-change
+    sa.Column("notify_at", UTCDateTime()),
+    sa.Column("notify_count", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("last_notified_at", UTCDateTime()),
+    sa.Column("declassified_at", UTCDateTime()),  # new requests are refused from then on
+    sa.Column("declassified_by", sa.String(32)),
+    sa.Column("proposed_owners", sa.Text()),  # JSON list, recorded for the next catalog edit
+    sa.Column("proposed_by", sa.String(32)),
+    sa.Column("proposed_at", UTCDateTime()),
+    sa.Index("ix_secret_reviews_notify", "notify_at"),
+)
+
+# Every answer to a classification review: the documented outcomes the practice calls for.
+classification_outcomes = sa.Table(
+    "classification_outcomes",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("secret_id", sa.String(64), nullable=False),
+    sa.Column("outcome", sa.String(24), nullable=False),  # still-secret | declassified | owners-change
+    sa.Column("by", sa.String(32), nullable=False),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("note", sa.Text()),
+    sa.Column("owners", sa.Text()),  # JSON list: the owners proposed (owners-change)
+    sa.Index("ix_classification_outcomes_secret", "secret_id", "id"),
+)

@@ -8,6 +8,7 @@ from typing import Any
 from config.catalog import Agreement
 from handlers.blocks.common import button, context, escape, message, section, slack_date, user
 from handlers.blocks.paging import Pager, line_sections, page_navigation
+from handlers.blocks.training import start_section
 from handlers.ids import Action
 from workflows.agreements import AgreementsOverview, OwedAgreement
 from workflows.compliance import AgreementCoverage, Outstanding
@@ -157,7 +158,15 @@ def welcome(data: dict[str, Any]) -> dict[str, Any]:
     else:
         text = f"{greeting} There is nothing for you to acknowledge right now."
         blocks = [section(text)]
-    blocks.append(context("`/nda` shows what you owe at any time; `/confide help` shows everything else."))
+    trainings = data.get("trainings") or []
+    if trainings:
+        blocks.append(section("Please also take the short confidentiality training that applies to you:"))
+        blocks += [start_section(t) for t in trainings]
+    blocks.append(
+        context(
+            "`/nda` and `/training` show what you owe at any time; `/confide help` shows everything else."
+        )
+    )
     return message(text, blocks)
 
 

@@ -7,8 +7,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from handlers.blocks.agreements import coverage_line
+from handlers.blocks.classification import status_blocks
 from handlers.blocks.common import context, escape, message, section, slack_date, user
 from handlers.blocks.paging import capped_lines, line_sections
+from handlers.blocks.training import coverage_line as training_coverage_line
 from workflows.compliance import Dashboard, GrantDue, OpenCase
 
 LIST_LIMIT = 10  # items listed per section; the counts are always complete
@@ -82,6 +84,17 @@ def _case_lines(cases: list[OpenCase], now: datetime) -> list[str]:
     ]
 
 
+def training_section(d: Dashboard) -> list[dict[str, Any]]:
+    if d.training is None:
+        return []
+    lines = [f"• {training_coverage_line(c)}" for c in d.training]
+    return _titled("Training completion", lines, "The catalog has no trainings.")
+
+
+def classification_section(d: Dashboard) -> list[dict[str, Any]]:
+    return status_blocks(d.classification, d.now) if d.classification is not None else []
+
+
 # The dashboard's sections in order; a feature adds its section here.
 SECTIONS: list[Callable[[Dashboard], list[dict[str, Any]]]] = [
     coverage_section,
@@ -89,6 +102,8 @@ SECTIONS: list[Callable[[Dashboard], list[dict[str, Any]]]] = [
     overdue_reviews_section,
     pending_requests_section,
     open_cases_section,
+    training_section,
+    classification_section,
 ]
 
 

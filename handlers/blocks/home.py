@@ -8,7 +8,10 @@ from config.catalog import Catalog
 from handlers.blocks.agreements import owed_blocks
 from handlers.blocks.common import context, divider, escape, plain, section, slack_date, user
 from handlers.blocks.dashboard import dashboard_blocks, grant_due_line
+from handlers.blocks.kudos import home_kudos
 from handlers.blocks.paging import capped_lines, line_sections
+from handlers.blocks.training import owed_blocks as training_owed_blocks
+from handlers.blocks.training import passed_line
 from workflows.access import describe_hours
 from workflows.home import Home
 
@@ -26,6 +29,20 @@ def _agreements(home: Home) -> list[dict[str, Any]]:
         blocks += owed_blocks(home.owed[:20], home.now)
     else:
         blocks.append(context("✅ You are up to date with every agreement that applies to you."))
+    return blocks
+
+
+def _training(home: Home) -> list[dict[str, Any]]:
+    if home.training is None:
+        return []
+    blocks = [section("*Training you owe*")]
+    if home.training.owed:
+        blocks += training_owed_blocks(home.training.owed[:10], home.now)
+    else:
+        blocks.append(context("✅ You are up to date with your confidentiality training."))
+    passed = [passed_line(p) for p in home.training.passed if p.current]
+    if passed:
+        blocks += line_sections(capped_lines(passed, 5))
     return blocks
 
 
@@ -77,8 +94,10 @@ def home_view(home: Home, catalog: Catalog) -> dict[str, Any]:
         _header("Confide"),
         context(f"Trade-secret safeguards for {user(home.user_id)} · updated {slack_date(home.now)}"),
         *_agreements(home),
+        *_training(home),
         divider(),
         *_access(home, catalog),
+        *home_kudos(home.kudos_received, home.latest_kudos),
         *_reviews(home),
         *_dashboard(home),
     ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from handlers.blocks import access, agreements, cases, digest, nudges, reports, signals
+from handlers.blocks import access, agreements, cases, classification, digest, kudos, nudges, reports, signals
 
 Renderer = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -22,6 +22,8 @@ RENDERERS: dict[str, Renderer] = {
     "weekly_digest": digest.weekly_digest,
     "agreements_welcome": agreements.welcome,
     "agreements_published": agreements.published,
+    "kudos": kudos.kudos_message,
+    "secret_declassified": classification.secret_declassified,
 }
 
 

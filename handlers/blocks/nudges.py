@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from config.catalog import Secret
+from handlers.blocks.classification import classification_review_item, classification_review_summary
 from handlers.blocks.common import (
     actions,
     button,
@@ -24,6 +25,7 @@ from handlers.blocks.common import (
     slack_date,
     user,
 )
+from handlers.blocks.training import training_due_item, training_due_summary
 from handlers.ids import Action, Block, View
 from workflows.access import GrantInfo, describe_hours
 from workflows.reviews import ReviewOutcome
@@ -160,6 +162,12 @@ ITEM_TYPES: dict[str, ItemType] = {
         "⌛ *Access that has ended*",
         lambda i: f"access expired: G-{i['grant_id']} {i['secret_name']}",
         _grant_expired,
+    ),
+    "training_due": ItemType("🎓 *Training to complete*", training_due_summary, training_due_item),
+    "classification_review": ItemType(
+        "🗂️ *Classification reviews* — is each secret still a trade secret?",
+        classification_review_summary,
+        classification_review_item,
     ),
 }
 

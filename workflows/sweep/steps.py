@@ -15,11 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from config.catalog import Catalog
 from workflows.events import forget_old_events
+from workflows.sweep.classification import ask_classification_reviews
 from workflows.sweep.collector import Collector
 from workflows.sweep.digest import post_weekly_digest
 from workflows.sweep.grants import expire_grants, warn_expiring_grants
 from workflows.sweep.requests import expire_requests, remind_approvers
 from workflows.sweep.reviews import notify_due_reviews
+from workflows.sweep.training import remind_owed_training
 
 Step = Callable[[AsyncConnection, Catalog, datetime, Collector], Awaitable[None]]
 
@@ -41,6 +43,8 @@ STEPS: list[Step] = [
     notify_due_reviews,
     # Agreements owed past due_days (agreements feature): add its step here.
     # Case not taken within case_ack_days / no feedback for case_feedback_days (cases feature): here.
+    remind_owed_training,
+    ask_classification_reviews,
     post_weekly_digest,
     forget_processed_events,
 ]
