@@ -14,6 +14,7 @@ from workflows import audit
 from workflows.directory import Member
 from workflows.errors import InvalidInput, NotAllowed
 from workflows.obligations import applies_to, first_due, lapses_at, owed_from_for, still_valid
+from workflows.open_cases import OpenCase, open_cases
 from workflows.tables import access_requests, acknowledgements, grants, members
 
 REVIEW_HORIZON = timedelta(days=7)  # "due for review" looks this far ahead
@@ -69,15 +70,6 @@ class PendingRequest:
 
 
 @dataclass(frozen=True)
-class OpenCase:
-    """A leak case still open; filled in once cases exist."""
-
-    ref: str
-    status: str
-    opened_at: datetime
-
-
-@dataclass(frozen=True)
 class Dashboard:
     now: datetime
     coverage: list[AgreementCoverage]
@@ -86,6 +78,19 @@ class Dashboard:
     pending_requests: list[PendingRequest]  # oldest first
     # None: this installation has no cases feature, and the section is left out altogether.
     open_cases: list[OpenCase] | None = None
+
+    @property
+    def agreements_overdue(self) -> int:
+        """People past `due_days` without acknowledging, summed over the agreements."""
+        return sum(c.overdue for c in self.coverage)
+
+    @property
+    def cases_overdue(self) -> int:
+        return sum(c.overdue for c in self.open_cases or [])
+
+    @property
+    def overdue_items(self) -> int:
+        return self.agreements_overdue + len(self.reviews_overdue) + self.cases_overdue
 
 
 def require_admin(catalog: Catalog, user_id: str, what: str) -> None:
@@ -139,6 +144,7 @@ async def dashboard(conn: AsyncConnection, catalog: Catalog, now: datetime) -> D
         reviews_due_soon=[g for g in due if g.review_due_at > now],
         reviews_overdue=[g for g in due if g.review_due_at <= now],
         pending_requests=await pending_requests(conn, catalog),
+        open_cases=await open_cases(conn, now),
     )
 
 
