@@ -26,7 +26,8 @@ The App Home (Confide's *Home* tab) shows your access, requests and agreements a
 
 *For admins*
 • `/nda status` — acknowledged / in scope per agreement, and who is outstanding
-• `/confide status` — the compliance dashboard: coverage, reviews due and overdue, pending requests
+• `/confide status` — the compliance dashboard: coverage, reviews due and overdue, pending requests, \
+open cases by age, overdue items
 • `/confide audit <user-id|secret-id|CASE-n>` — recent audit entries for that subject"""
 
 
