@@ -94,7 +94,8 @@ class Metrics:
                 "# HELP confide_sweep_duration_seconds Duration of scheduler sweeps.",
                 "# TYPE confide_sweep_duration_seconds histogram",
                 *self.sweep_duration.lines("confide_sweep_duration_seconds"),
-                "# HELP confide_sweep_items_total Due items handled by sweeps.",
+                "# HELP confide_sweep_items_total Due items handled by sweeps (each nudge item, card "
+                "update and digest).",
                 "# TYPE confide_sweep_items_total counter",
                 f"confide_sweep_items_total {self.sweep_items}",
             ]

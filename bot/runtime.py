@@ -57,6 +57,7 @@ class Runtime:
             sweep_seconds=settings.confide_sweep_seconds,
             sync_directory=lambda: sync_directory(self.services, self.client),
             after_sweep=self.deliverer.wake,
+            metrics=self.metrics,
         )
         self._runner: web.AppRunner | None = None
         self.port: int | None = None

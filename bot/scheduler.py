@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC
 
@@ -11,10 +12,11 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[impo
 from apscheduler.triggers.cron import CronTrigger  # type: ignore[import-untyped]
 from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import-untyped]
 
+from bot.metrics import Metrics
 from workflows.digest import WEEKDAYS, parse_weekly
 from workflows.outbox import OutgoingMessage
 from workflows.services import Services
-from workflows.sweep.run import sweep
+from workflows.sweep.run import items_in, sweep
 
 logger = logging.getLogger("confide.scheduler")
 
@@ -29,11 +31,13 @@ class Scheduler:
         sweep_seconds: int,
         sync_directory: Callable[[], Awaitable[object]],
         after_sweep: Callable[[], None] = lambda: None,
+        metrics: Metrics | None = None,
     ):
         self.services = services
         self.sweep_seconds = sweep_seconds
         self._sync_directory = sync_directory
         self._after_sweep = after_sweep
+        self._metrics = metrics
         self._scheduler: AsyncIOScheduler | None = None
         self._in_flight: set[asyncio.Task[object]] = set()
         self._sweeping = asyncio.Lock()  # the digest job and the interval job never overlap here
@@ -75,7 +79,10 @@ class Scheduler:
     async def sweep_now(self) -> list[OutgoingMessage]:
         """One sweep as of the services' clock, committed; the deliverer is woken for its messages."""
         async with self._sweeping:
+            started = time.perf_counter()
             messages = await sweep(self.services.db, self.services.catalog, self.services.now())
+            if self._metrics is not None:
+                self._metrics.observe_sweep(time.perf_counter() - started, items_in(messages))
         if messages:
             self._after_sweep()
         return messages

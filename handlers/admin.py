@@ -28,7 +28,7 @@ The App Home (Confide's *Home* tab) shows your access, requests, agreements, tra
 • `/nda status` — acknowledged / in scope per agreement, and who is outstanding
 • `/training status` — passed / in scope per training, and who is outstanding
 • `/confide status` — the compliance dashboard: coverage, reviews due and overdue, pending requests, \
-training, classification reviews and their outcomes
+open cases by age, overdue items, training, classification reviews and their outcomes
 • `/confide audit <user-id|secret-id|CASE-n>` — recent audit entries for that subject"""
 
 

@@ -18,7 +18,7 @@ from workflows import access, agreements
 from workflows.db import Database
 from workflows.digest import digest_slot
 from workflows.directory import get_member
-from workflows.tables import audit_log, outbox
+from workflows.tables import audit_log, members, outbox
 
 ROOT = Path(__file__).parent.parent
 # A Wednesday: two days clear of the Monday 09:00 digest, so only the digest tests see one.
@@ -86,6 +86,23 @@ async def make_grant(
             decision = await access.approve(conn, catalog, now, request_id=request_id, approver=approver)
     assert decision is not None and decision.grant is not None, "not enough approvers"
     return decision.grant.id
+
+
+async def agreements_up_to_date(db: Database, catalog: Catalog, now: datetime) -> None:
+    """Everyone in the workspace acknowledges what applies to them, so that a test about other due work
+    sees no agreement reminders."""
+    async with db.write() as conn:
+        people = (await conn.execute(sa.select(members.c.user_id))).scalars().all()
+        for user_id in people:
+            for owed in await agreements.owed_by(conn, catalog, user_id, now):
+                await agreements.acknowledge(
+                    conn,
+                    catalog,
+                    now,
+                    user_id=user_id,
+                    agreement_id=owed.agreement.id,
+                    version=owed.agreement.version,
+                )
 
 
 async def sent_items(db: Database) -> list[tuple[str, dict[str, Any]]]:

@@ -35,7 +35,7 @@ async def test_confide_status_shows_coverage_reviews_and_pending_requests(confid
     assert status == 200 and body["response_type"] == "ephemeral"
     assert body["text"] == (
         "Compliance dashboard — coverage: nda 1/6, contractor-nda 0/1; reviews due soon: 1; "
-        "overdue reviews: 1; pending requests: 1"
+        "overdue reviews: 1; pending requests: 1; open cases: 0; overdue items: 7"
     )
     sections = [b["text"]["text"] for b in body["blocks"] if b["type"] == "section"]
     shown = "\n".join(sections)
@@ -48,7 +48,8 @@ async def test_confide_status_shows_coverage_reviews_and_pending_requests(confid
     assert "G-1" in overdue and "<@U0EMP02>" in overdue and "overdue since" in overdue
     pending = shown.split("Pending requests: 1")[1]
     assert "R-3" in pending and "<@U0GUEST01>" in pending and "waiting 5 hours" in pending
-    assert "case" not in shown.lower()  # no cases feature yet: no section at all
+    assert "Overdue items: 7* — 6 agreement acknowledgement(s) past due, 1 review(s), 0 case(s)" in shown
+    assert "Open cases: 0" in shown
     assert len(body["blocks"]) <= 50
 
 

@@ -118,6 +118,6 @@ async def test_status_and_dashboard_numbers_on_a_generated_workspace(
     _, dashboard = await confide.slack.command("U0ADMIN01", "/confide", "status")
     assert dashboard["text"] == (
         "Compliance dashboard — coverage: nda 186/295, contractor-nda 10/40; reviews due soon: 0; "
-        "overdue reviews: 0; pending requests: 3"
-    )
+        "overdue reviews: 0; pending requests: 3; open cases: 0; overdue items: 134"
+    )  # 104 past due for the NDA and the 30 outstanding contractors
     assert len(dashboard["blocks"]) <= 50

@@ -4,12 +4,15 @@ from datetime import UTC, datetime
 
 from handlers.blocks.messages import render
 from handlers.blocks.nudges import ITEM_TYPES
+from handlers.ids import Action, CaseAction
 from workflows.sweep.collector import ITEMS_PER_MESSAGE, Collector
 
 AT = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
 GRANT = {"grant_id": 1, "secret_id": "x", "secret_name": "X <y>", "grantee": "U1"}
 DATES = {"granted_at": AT, "expires_at": AT, "review_due_at": AT}
 REQUEST = {"request_id": 3, "secret_id": "x", "secret_name": "X", "requester": "U1", "grant_id": None}
+AGREEMENT = {"agreement_id": "nda", "title": "NDA <b>", "version": "v1"}
+CASE = {"case_id": 1, "ref": "CASE-1", "status": "new", "ack_due_at": AT, "feedback_due_at": AT, "notice": 1}
 SAMPLES = {
     "review_due": {**GRANT, **DATES, "reminder": 2},
     "review_escalation": {**GRANT, **DATES, "owners": ["U2"], "reminders": 2},
@@ -43,6 +46,22 @@ SAMPLES = {
         "first_seen_at": AT,
         "reminder": 0,
     },
+    "agreement_owed": {
+        **AGREEMENT,
+        "url": "https://intranet.example/nda.pdf",
+        "owed_since": AT,
+        "due_at": AT,
+        "reminder": 2,
+    },
+    "agreement_escalation": {
+        **AGREEMENT,
+        "users": ["U1", "U2"],
+        "count": 40,
+        "oldest_owed_since": AT,
+        "reminders": 2,
+    },
+    "case_not_taken": {**CASE, "assignee": None},
+    "case_feedback_due": {**CASE, "assignee": "U2"},
 }
 
 
@@ -54,12 +73,22 @@ def test_every_item_type_renders_and_user_text_is_escaped():
     payload = render("nudges", {"items": collector.items_for("U0OWNER01"), "page": 1, "pages": 1})
     assert payload["text"].startswith(f"Confide: {len(SAMPLES)} item(s)")
     assert "<!channel>" not in str(payload["blocks"]) and "&lt;!channel&gt;" in str(payload["blocks"])
-    assert "X &lt;y&gt;" in str(payload["blocks"])
+    assert "X &lt;y&gt;" in str(payload["blocks"]) and "NDA &lt;b&gt;" in str(payload["blocks"])
+    buttons = {
+        (b["accessory"]["action_id"], b["accessory"]["value"]) for b in payload["blocks"] if "accessory" in b
+    }
+    assert (Action.ACKNOWLEDGE_AGREEMENT, "nda|v1") in buttons
+    assert (CaseAction.TAKE, "1") in buttons and (CaseAction.MESSAGE_REPORTER, "1") in buttons
 
 
 def test_a_full_page_of_the_largest_items_fits_in_one_message():
-    items = [{"type": "review_due", **SAMPLES["review_due"], "grant_id": i} for i in range(ITEMS_PER_MESSAGE)]
-    items += [{"type": t, **d} for t, d in SAMPLES.items() if t != "review_due"]
+    # The most blocks a page can hold: every item type (a heading each), the rest two-block items.
+    items = [{"type": t, **d} for t, d in SAMPLES.items()]
+    items += [
+        {"type": "review_due", **SAMPLES["review_due"], "grant_id": i}
+        for i in range(ITEMS_PER_MESSAGE - len(items))
+    ]
+    assert len(items) == ITEMS_PER_MESSAGE
     payload = render("nudges", {"items": items, "page": 1, "pages": 2})
     assert len(payload["blocks"]) <= 50
     assert "…and more" not in str(payload["blocks"])  # nothing was cut

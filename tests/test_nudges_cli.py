@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from tests.conftest import EXAMPLE_CATALOG
 from tests.sweep_support import (
+    agreements_up_to_date,
     audit_actions,
     clear_of_digest,
     cli_env,
@@ -46,6 +47,7 @@ async def snapshot(db):
 async def reviews_and_an_expired_request(confide):
     """Three customer-list grants due for review in 30 days; a request that will have expired."""
     catalog, now = confide.runtime.catalog, confide.clock()
+    await agreements_up_to_date(confide.db, catalog, now)
     for grantee in ("U0EMP01", "U0EMP02", "U0GUEST01"):
         await make_grant(
             confide.db,

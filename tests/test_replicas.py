@@ -162,10 +162,16 @@ async def test_sigterm_shuts_down_gracefully(replicas, fake_slack, database_url)
     assert status == 200
     assert await a.terminate() == 0
     await fake_slack.wait_for(lambda: fake_slack.messages_to("U0OWNER01"))
-    leased = await query(
-        database_url,
-        sa.select(outbox.c.id).where(outbox.c.lease_until.is_not(None), outbox.c.sent_at.is_(None)),
+    # If the survivor delivered the card, it records that just after Slack's answer: give it a moment.
+    # A lease the terminated replica left behind would outlive this wait (leases here last 30 s).
+    unsent_leases = sa.select(outbox.c.id).where(
+        outbox.c.lease_until.is_not(None), outbox.c.sent_at.is_(None)
     )
+    deadline = asyncio.get_running_loop().time() + 5
+    leased = await query(database_url, unsent_leases)
+    while leased and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.1)
+        leased = await query(database_url, unsent_leases)
     assert leased == []
 
 

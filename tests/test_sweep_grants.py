@@ -3,7 +3,7 @@
 import sqlalchemy as sa
 
 from tests.conftest import Clock
-from tests.sweep_support import WEDNESDAY, audit_actions, nudges
+from tests.sweep_support import WEDNESDAY, agreements_up_to_date, audit_actions, nudges
 from workflows.tables import grants
 
 
@@ -24,6 +24,7 @@ async def request_and_approve(confide, command_text):
 async def test_extend_button_a_day_before_expiry_then_expiry(confide_factory):
     confide = await confide_factory.start(clock=Clock(WEDNESDAY))
     fake, clock, scheduler = confide.fake, confide.clock, confide.runtime.scheduler
+    await agreements_up_to_date(confide.db, confide.runtime.catalog, clock())
     await request_and_approve(confide, "request customer-list 3d launch prep")
     await fake.wait_for(lambda: fake.messages_to("U0EMP01"))
 

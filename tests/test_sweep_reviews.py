@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from tests.conftest import Clock
 from tests.sweep_support import (
     WEDNESDAY,
+    agreements_up_to_date,
     audit_actions,
     block_ids,
     deactivate,
@@ -30,6 +31,7 @@ async def grant_row(confide, grant_id):
 
 async def setup_grants(confide):
     """Four customer-list grants (owner U0OWNER01, reviewed every 30 days), 60 days long."""
+    await agreements_up_to_date(confide.db, confide.runtime.catalog, confide.clock())
     for grantee in GRANTEES:
         await make_grant(
             confide.db,
@@ -135,6 +137,7 @@ async def test_one_dm_per_owner_with_keep_and_revoke_then_reminders_and_escalati
 
 async def test_grantee_cannot_keep_their_own_grant(confide_factory):
     confide = await confide_factory.start(clock=Clock(WEDNESDAY))
+    await agreements_up_to_date(confide.db, confide.runtime.catalog, confide.clock())
     await make_grant(
         confide.db,
         confide.runtime.catalog,

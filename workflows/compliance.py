@@ -15,6 +15,7 @@ from workflows.classification import ClassificationStatus
 from workflows.directory import active_members
 from workflows.errors import InvalidInput, NotAllowed
 from workflows.obligations import applies_to, first_due, lapses_at, owed_from_for, still_valid
+from workflows.open_cases import OpenCase, open_cases
 from workflows.tables import access_requests, acknowledgements, grants
 from workflows.training import TrainingCoverage
 
@@ -71,15 +72,6 @@ class PendingRequest:
 
 
 @dataclass(frozen=True)
-class OpenCase:
-    """A leak case still open; filled in once cases exist."""
-
-    ref: str
-    status: str
-    opened_at: datetime
-
-
-@dataclass(frozen=True)
 class Dashboard:
     now: datetime
     coverage: list[AgreementCoverage]
@@ -90,6 +82,19 @@ class Dashboard:
     open_cases: list[OpenCase] | None = None
     training: list[TrainingCoverage] | None = None
     classification: ClassificationStatus | None = None
+
+    @property
+    def agreements_overdue(self) -> int:
+        """People past `due_days` without acknowledging, summed over the agreements."""
+        return sum(c.overdue for c in self.coverage)
+
+    @property
+    def cases_overdue(self) -> int:
+        return sum(c.overdue for c in self.open_cases or [])
+
+    @property
+    def overdue_items(self) -> int:
+        return self.agreements_overdue + len(self.reviews_overdue) + self.cases_overdue
 
 
 def require_admin(catalog: Catalog, user_id: str, what: str) -> None:
@@ -145,6 +150,7 @@ async def dashboard(conn: AsyncConnection, catalog: Catalog, now: datetime) -> D
         pending_requests=await pending_requests(conn, catalog),
         training=await training.coverage(conn, catalog, now),
         classification=await classification.status(conn, catalog, now),
+        open_cases=await open_cases(conn, now),
     )
 
 

@@ -1,4 +1,5 @@
-"""The weekly digest for the security channel: coverage, overdue work, pending requests.
+"""The weekly digest for the security channel: coverage, overdue work, pending requests, open cases,
+insider-risk signals.
 
 A digest is a list of sections, each computed by one provider in SECTIONS. A feature adds itself to
 the digest by adding a provider there (see the marked extension points); the renderer
@@ -15,9 +16,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from config.catalog import Agreement, Catalog
+from config.catalog import Catalog
+from workflows import compliance, signals
 from workflows.kudos import kudos_given
-from workflows.tables import access_requests, acknowledgements, grants, members, request_approvers
+from workflows.open_cases import count_by_age, count_by_status, open_cases
+from workflows.tables import (
+    access_requests,
+    grants,
+    request_approvers,
+    signal_alerts,
+)
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 LIST_LIMIT = 10  # rows listed per section; the counts cover the rest
@@ -55,46 +63,34 @@ def _days(delta: timedelta) -> str:
     return "today" if days == 0 else ("1 day" if days == 1 else f"{days} days")
 
 
-def _in_scope(agreement: Agreement) -> sa.Select[Any]:
-    query = sa.select(members.c.user_id).where(~members.c.is_bot, ~members.c.deleted)
-    if agreement.applies_to == "members":
-        query = query.where(~members.c.is_guest)
-    elif agreement.applies_to == "guests":
-        query = query.where(members.c.is_guest)
-    return query
-
-
 async def agreement_coverage(conn: AsyncConnection, catalog: Catalog, now: datetime) -> DigestSection | None:
-    """Per agreement: people in scope who acknowledged its current version (and have not lapsed)."""
+    """Per agreement: people in scope who acknowledged its current version (and have not lapsed), and
+    how many are past due_days; the same figures as /nda status and the dashboard."""
     if not catalog.agreements:
         return None
     lines = []
-    total_in, total_ack = 0, 0
-    for agreement in catalog.agreements:
-        scope = _in_scope(agreement).subquery()
-        in_scope = (await conn.execute(sa.select(sa.func.count()).select_from(scope))).scalar_one()
-        acked_query = sa.select(sa.func.count(sa.distinct(acknowledgements.c.user_id))).where(
-            acknowledgements.c.user_id.in_(sa.select(scope.c.user_id)),
-            acknowledgements.c.agreement_id == agreement.id,
-            acknowledgements.c.version == agreement.version,
+    total_in, total_ack, total_overdue = 0, 0, 0
+    for coverage in await compliance.agreement_coverage(conn, catalog, now):
+        agreement, in_scope, acked = coverage.agreement, coverage.in_scope, coverage.acknowledged
+        total_in, total_ack, total_overdue = (
+            total_in + in_scope,
+            total_ack + acked,
+            total_overdue + coverage.overdue,
         )
-        if agreement.renew_every_days is not None:
-            acked_query = acked_query.where(
-                acknowledgements.c.at > now - timedelta(days=agreement.renew_every_days)
-            )
-        acked = (await conn.execute(acked_query)).scalar_one()
-        total_in, total_ack = total_in + in_scope, total_ack + acked
         share = f" ({round(100 * acked / in_scope)}%)" if in_scope else ""
-        lines.append(f"*{agreement.title}* ({agreement.version}): {acked} of {in_scope} acknowledged{share}")
-    return DigestSection(
-        "coverage", "Agreement coverage", f"agreements acknowledged {total_ack} of {total_in}", lines
-    )
+        overdue = f", {coverage.overdue} past due" if coverage.overdue else ""
+        lines.append(
+            f"*{agreement.title}* ({agreement.version}): {acked} of {in_scope} acknowledged{share}{overdue}"
+        )
+    summary = f"agreements acknowledged {total_ack} of {total_in}"
+    if total_overdue:
+        summary += f", {total_overdue} past due"
+    return DigestSection("coverage", "Agreement coverage", summary, lines)
 
 
 async def overdue_work(conn: AsyncConnection, catalog: Catalog, now: datetime) -> DigestSection:
-    """Access reviews past due, oldest first."""
-    # Extension point: agreements owed past due_days and case deadlines missed add their lines here
-    # (or as sections of their own in SECTIONS).
+    """Access reviews past due, oldest first. (Agreements past due_days are counted under coverage,
+    cases past a deadline under open cases.)"""
     overdue = (grants.c.status == "active") & (grants.c.review_due_at <= now)
     count = (await conn.execute(sa.select(sa.func.count()).where(overdue))).scalar_one()
     rows = await conn.execute(
@@ -148,12 +144,49 @@ async def pending_requests(conn: AsyncConnection, catalog: Catalog, now: datetim
     return DigestSection("pending", "Pending access requests", f"{count} request(s) pending", lines)
 
 
+async def open_cases_by_age(conn: AsyncConnection, catalog: Catalog, now: datetime) -> DigestSection:
+    """Leak cases still open: by status, by age, and those past a deadline."""
+    cases = await open_cases(conn, now)
+    lines = []
+    if cases:
+        lines.append("By status: " + " · ".join(f"{s} {n}" for s, n in count_by_status(cases).items()))
+        lines.append("By age: " + " · ".join(f"{a} {n}" for a, n in count_by_age(cases, now).items()))
+        late = [c.ref for c in cases if c.overdue]
+        if late:
+            shown = ", ".join(late[:LIST_LIMIT]) + (
+                f" and {len(late) - LIST_LIMIT} more" if len(late) > LIST_LIMIT else ""
+            )
+            lines.append(f"Past a deadline (not taken in time, or the reporter waits to hear back): {shown}")
+    return DigestSection("cases", "Open leak cases", f"{len(cases)} open case(s)", lines)
+
+
+async def signals_raised(conn: AsyncConnection, catalog: Catalog, now: datetime) -> DigestSection:
+    """Insider-risk alerts raised in the seven days up to now, by kind."""
+    week = (signal_alerts.c.raised_at > now - timedelta(days=7)) & (signal_alerts.c.raised_at <= now)
+    rows = await conn.execute(
+        sa.select(
+            signal_alerts.c.kind,
+            sa.func.count(),
+            sa.func.count().filter(signal_alerts.c.status != "open"),
+        )
+        .where(week)
+        .group_by(signal_alerts.c.kind)
+    )
+    counts = sorted(((kind, n, cased) for kind, n, cased in rows), key=lambda r: (-r[1], r[0]))
+    lines = [
+        f"{signals.TITLES.get(kind, kind)}: {n}" + (f" ({cased} opened as a case)" if cased else "")
+        for kind, n, cased in counts
+    ]
+    total = sum(n for _, n, _ in counts)
+    return DigestSection("signals", "Insider-risk signals", f"{total} signal(s) raised this week", lines)
+
+
 SECTIONS: list[SectionProvider] = [
     agreement_coverage,
     overdue_work,
     pending_requests,
-    # Extension point — open leak cases by age: add the cases feature's provider here.
-    # Extension point — insider-risk signals raised this week: add the signals provider here.
+    open_cases_by_age,
+    signals_raised,
     kudos_given,
 ]
 

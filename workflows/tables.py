@@ -159,6 +159,20 @@ agreement_obligations = sa.Table(
     sa.Index("ix_obligations_agreement", "agreement_id", "version"),
 )
 
+# An outstanding agreement escalated to the admins and the security channel: at most once per person,
+# version and owed period (`owed_from`; a renewal owes it anew). Its own table, not a column of
+# agreement_obligations, so that its migration needs no other branch's table.
+agreement_escalations = sa.Table(
+    "agreement_escalations",
+    metadata,
+    sa.Column("user_id", sa.String(32), primary_key=True),
+    sa.Column("agreement_id", sa.String(64), primary_key=True),
+    sa.Column("version", sa.String(64), primary_key=True),
+    sa.Column("owed_from", UTCDateTime(), primary_key=True),
+    sa.Column("escalated_at", UTCDateTime(), nullable=False),
+    sa.Column("reminders", sa.Integer(), nullable=False),
+)
+
 access_requests = sa.Table(
     "access_requests",
     metadata,

@@ -12,9 +12,9 @@ from handlers.blocks.common import context, escape, message, section, slack_date
 from handlers.blocks.paging import capped_lines, line_sections
 from handlers.blocks.training import coverage_line as training_coverage_line
 from workflows.compliance import Dashboard, GrantDue, OpenCase
+from workflows.open_cases import count_by_age, count_by_status
 
 LIST_LIMIT = 10  # items listed per section; the counts are always complete
-AGE_BUCKETS = ((timedelta(days=7), "under 7 days"), (timedelta(days=30), "7–30 days"))
 
 
 def describe_age(age: timedelta) -> str:
@@ -70,17 +70,15 @@ def open_cases_section(d: Dashboard) -> list[dict[str, Any]]:
 
 
 def _case_lines(cases: list[OpenCase], now: datetime) -> list[str]:
-    counts = {label: 0 for _, label in AGE_BUCKETS} | {"over 30 days": 0}
-    for case in cases:
-        age = now - case.opened_at
-        label = next((lbl for limit, lbl in AGE_BUCKETS if age < limit), "over 30 days")
-        counts[label] += 1
     if not cases:
         return []
-    summary = "By age: " + " · ".join(f"{label}: {n}" for label, n in counts.items())
+    by_age = "By age: " + " · ".join(f"{label}: {n}" for label, n in count_by_age(cases, now).items())
+    by_status = "By status: " + " · ".join(f"{status}: {n}" for status, n in count_by_status(cases).items())
     oldest = sorted(cases, key=lambda c: c.opened_at)
-    return [summary] + [
-        f"• {c.ref} ({escape(c.status)}) — open {describe_age(now - c.opened_at)}" for c in oldest
+    return [by_age, by_status] + [
+        f"• {c.ref} ({escape(c.status)}) — open {describe_age(now - c.opened_at)}"
+        + (" — ⚠️ past a deadline" if c.overdue else "")
+        for c in oldest
     ]
 
 
@@ -95,8 +93,21 @@ def classification_section(d: Dashboard) -> list[dict[str, Any]]:
     return status_blocks(d.classification, d.now) if d.classification is not None else []
 
 
+def overdue_section(d: Dashboard) -> list[dict[str, Any]]:
+    """One line up front: everything past its deadline, so a clean bill of health is seen at once."""
+    parts = [
+        f"{d.agreements_overdue} agreement acknowledgement(s) past due",
+        f"{len(d.reviews_overdue)} review(s)",
+    ]
+    if d.open_cases is not None:
+        parts.append(f"{d.cases_overdue} case(s) past a deadline")
+    icon = "⚠️" if d.overdue_items else "✅"
+    return [section(f"{icon} *Overdue items: {d.overdue_items}* — " + ", ".join(parts))]
+
+
 # The dashboard's sections in order; a feature adds its section here.
 SECTIONS: list[Callable[[Dashboard], list[dict[str, Any]]]] = [
+    overdue_section,
     coverage_section,
     reviews_due_section,
     overdue_reviews_section,
@@ -122,7 +133,7 @@ def dashboard_summary(d: Dashboard) -> str:
     )
     if d.open_cases is not None:
         text += f"; open cases: {len(d.open_cases)}"
-    return text
+    return text + f"; overdue items: {d.overdue_items}"
 
 
 def dashboard_message(d: Dashboard) -> dict[str, Any]:

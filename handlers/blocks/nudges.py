@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from config.catalog import Secret
+from handlers.blocks.agreements import acknowledge_section
 from handlers.blocks.classification import classification_review_item, classification_review_summary
 from handlers.blocks.common import (
     actions,
@@ -26,7 +27,7 @@ from handlers.blocks.common import (
     user,
 )
 from handlers.blocks.training import training_due_item, training_due_summary
-from handlers.ids import Action, Block, View
+from handlers.ids import Action, Block, CaseAction, View
 from workflows.access import GrantInfo, describe_hours
 from workflows.reviews import ReviewOutcome
 
@@ -132,6 +133,51 @@ def _grant_expired(item: Item) -> Blocks:
     return [section(text)]
 
 
+def _agreement_owed(item: Item) -> Blocks:
+    note = f"⚠️ Overdue since {slack_date(item['due_at'], '{date_short}')}"
+    if item.get("reminder", 0) > 1:
+        note += f" · reminder {item['reminder']}"
+    agreement = {k: item.get(k) for k in ("title", "version", "url")} | {"id": item["agreement_id"]}
+    return [acknowledge_section(agreement, note + ".")]
+
+
+def _agreement_escalation(item: Item) -> Blocks:
+    named = ", ".join(user(u) for u in item["users"])
+    more = item["count"] - len(item["users"])
+    if more > 0:
+        named += f" and {more} more"
+    return [
+        section(
+            f"*{escape(item['title'])}* ({escape(item['version'])}): still not acknowledged after "
+            f"{item['reminders']} reminders by {named} (owed since "
+            f"{slack_date(item['oldest_owed_since'], '{date_short}')} at the earliest). "
+            "`/nda status` lists everyone outstanding."
+        )
+    ]
+
+
+def _case_not_taken(item: Item) -> Blocks:
+    return [
+        section(
+            f"*{item['ref']}* ({escape(item['status'])}) should have been taken by "
+            f"{slack_date(item['ack_due_at'], '{date_short}')}: nobody has it yet.",
+            accessory=button("Take case", CaseAction.TAKE, str(item["case_id"]), "primary"),
+        )
+    ]
+
+
+def _case_feedback_due(item: Item) -> Blocks:
+    owner = user(item["assignee"]) if item.get("assignee") else "nobody has the case"
+    return [
+        section(
+            f"*{item['ref']}* ({escape(item['status'])}, {owner}): the reporter was due to hear back "
+            f"by {slack_date(item['feedback_due_at'], '{date_short}')}. A message through Confide "
+            "reaches them, anonymous or not.",
+            accessory=button("Message reporter", CaseAction.MESSAGE_REPORTER, str(item["case_id"])),
+        )
+    ]
+
+
 ITEM_TYPES: dict[str, ItemType] = {
     "review_due": ItemType(
         "🔍 *Access reviews due* — does each person still need access?",
@@ -168,6 +214,26 @@ ITEM_TYPES: dict[str, ItemType] = {
         "🗂️ *Classification reviews* — is each secret still a trade secret?",
         classification_review_summary,
         classification_review_item,
+    ),
+    "agreement_owed": ItemType(
+        "✍️ *Confidentiality agreements to acknowledge* — read it, then click I acknowledge",
+        lambda i: f"agreement to acknowledge: {i['title']} ({i['version']})",
+        _agreement_owed,
+    ),
+    "agreement_escalation": ItemType(
+        "🚨 *Agreements still outstanding* — the reminders went unanswered",
+        lambda i: f"agreement outstanding: {i['title']} ({i['version']}), {i['count']} people",
+        _agreement_escalation,
+    ),
+    "case_not_taken": ItemType(
+        "🕵️ *Leak cases nobody has taken*",
+        lambda i: f"case not taken: {i['ref']}",
+        _case_not_taken,
+    ),
+    "case_feedback_due": ItemType(
+        "📨 *Reporters waiting to hear back*",
+        lambda i: f"reporter waiting: {i['ref']}",
+        _case_feedback_due,
     ),
 }
 

@@ -27,10 +27,12 @@ async def claim_due(
     row is simply due again at the next sweep. The conditions are repeated on the UPDATE itself so
     that a row changed since the candidate select is re-checked, not claimed twice.
     """
-    key = table.primary_key.columns.values()[0]
+    keys = [column.name for column in table.primary_key.columns]
     statement = claim_statement(table, where=where, values=values, batch=batch)
     while True:
-        rows = sorted((await conn.execute(statement)).all(), key=lambda row: getattr(row, key.name))
+        rows = sorted(
+            (await conn.execute(statement)).all(), key=lambda row: tuple(getattr(row, k) for k in keys)
+        )
         if rows:
             yield rows
         if len(rows) < batch:
@@ -45,10 +47,11 @@ def claim_statement(
     batch: int = BATCH,
 ) -> sa.Update:
     """UPDATE table SET values WHERE key IN (due candidates, skipping locked rows) AND where RETURNING *."""
-    key = table.primary_key.columns.values()[0]
+    columns = table.primary_key.columns.values()
+    # A composite key (agreement_obligations) is matched as a row value: (a, b) IN (SELECT a, b ...).
+    key = columns[0] if len(columns) == 1 else sa.tuple_(*columns)
     # No ORDER BY: the loop takes every due row anyway, and ordering by id would tempt the planner
     # into walking the whole table in id order instead of searching the index on the due column.
-    candidates = (
-        sa.select(key).where(*where).limit(batch).with_for_update(skip_locked=True)
-    ).scalar_subquery()
+    due = sa.select(*columns).where(*where).limit(batch).with_for_update(skip_locked=True)
+    candidates = due.scalar_subquery() if len(columns) == 1 else due
     return table.update().where(key.in_(candidates), *where).values(**values).returning(*table.c)

@@ -11,7 +11,7 @@ from config.catalog import Catalog
 from workflows import audit, outbox
 from workflows.db import Database
 from workflows.outbox import OutgoingMessage
-from workflows.sweep.collector import Collector
+from workflows.sweep.collector import NUDGES, Collector
 from workflows.sweep.steps import STEPS, Step
 
 logger = logging.getLogger("confide.sweep")
@@ -44,3 +44,9 @@ async def sweep(
             await conn.rollback()
     logger.info("sweep at=%s messages=%d dry_run=%s", now.isoformat(), len(messages), dry_run)
     return messages
+
+
+def items_in(messages: list[OutgoingMessage]) -> int:
+    """What a sweep handled, counted as people hear it: each item of a batched nudge (one per due
+    thing per recipient), and every other message (a card updated, the digest) as one."""
+    return sum(len(m.data.get("items", [])) if m.kind == NUDGES else 1 for m in messages)

@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from config.catalog import Catalog
 from workflows.events import forget_old_events
+from workflows.sweep.agreements import remind_owed_agreements
+from workflows.sweep.cases import nudge_case_deadlines
 from workflows.sweep.classification import ask_classification_reviews
 from workflows.sweep.collector import Collector
 from workflows.sweep.digest import post_weekly_digest
@@ -41,8 +43,8 @@ STEPS: list[Step] = [
     remind_approvers,
     warn_expiring_grants,
     notify_due_reviews,
-    # Agreements owed past due_days (agreements feature): add its step here.
-    # Case not taken within case_ack_days / no feedback for case_feedback_days (cases feature): here.
+    remind_owed_agreements,
+    nudge_case_deadlines,
     remind_owed_training,
     ask_classification_reviews,
     post_weekly_digest,
