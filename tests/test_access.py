@@ -322,3 +322,22 @@ async def test_user_group_owners_receive_the_card(confide_factory: ConfideFactor
     await fake.wait_for(lambda: fake.messages_to("U0OWNER02") and fake.messages_to("U0EMP02"))
     secrets_listing = await request(confide, "U0EMP01", "secrets")
     assert "<!subteam^S0LEGAL>" in str(secrets_listing)
+
+
+async def test_extension_is_gated_by_a_new_agreement_version(confide_factory: ConfideFactory):
+    from tests.conftest import EXAMPLE_CATALOG
+
+    first = await confide_factory.start()
+    fake = first.fake
+    await acknowledge_nda(first, "U0EMP01")
+    await request(first, "U0EMP01", "request pricing-model 7d forecast")
+    card = (await fake.wait_for(lambda: fake.messages_to("U0OWNER02")))[-1]
+    await first.slack.click("U0OWNER02", "Approve", message=dm(card))
+    await fake.wait_for(lambda: [c for c in fake.messages_to("U0EMP01") if "approved" in c.text])
+    await confide_factory.stop(first)
+
+    bumped = EXAMPLE_CATALOG.read_text().replace('version = "2026-01"', 'version = "2026-07"')
+    second = await confide_factory.start(bumped)
+    refused = await request(second, "U0EMP01", "extend G-1 7d still forecasting")
+    assert "I acknowledge" in str(refused) and "2026-07" in str(refused)
+    assert len(await rows(second, access_requests)) == 1

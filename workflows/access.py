@@ -167,6 +167,19 @@ async def approvers_for(conn: AsyncConnection, catalog: Catalog, secret: Secret,
     return approvers
 
 
+async def check_requirements(
+    conn: AsyncConnection, catalog: Catalog, now: datetime, secret: Secret, requester: str
+) -> None:
+    """Refuse unless the requester has acknowledged every agreement and passed every training the
+    secret `requires` (current versions, not lapsed)."""
+    owed = await agreements.missing_for(conn, catalog, requester, secret.requires, now)
+    if owed:
+        raise AgreementsOwed(secret, owed)
+    untrained = await training.missing_for(conn, catalog, requester, secret.requires, now)
+    if untrained:
+        raise training.TrainingOwed(secret, untrained)
+
+
 async def request_access(
     conn: AsyncConnection,
     catalog: Catalog,
@@ -186,12 +199,7 @@ async def request_access(
         raise InvalidInput(
             "Please say why you need access: the owners decide on your justification.", field="justification"
         )
-    owed = await agreements.missing_for(conn, catalog, requester, secret.requires, now)
-    if owed:
-        raise AgreementsOwed(secret, owed)
-    untrained = await training.missing_for(conn, catalog, requester, secret.requires, now)
-    if untrained:
-        raise training.TrainingOwed(secret, untrained)
+    await check_requirements(conn, catalog, now, secret, requester)
     active = await _active_grant(conn, requester, secret.id, now)
     if active is not None:
         raise InvalidInput(
@@ -258,9 +266,11 @@ async def request_extension(
             f"Grant G-{grant.id} has {grant.status}; request access again with `/access request`."
         )
     secret = find_secret(catalog, grant.secret_id)
+    await _refuse_declassified(conn, secret)
     hours = check_duration(secret, duration_hours)
     if not justification.strip():
         raise InvalidInput("Please say why you need the extension.", field="justification")
+    await check_requirements(conn, catalog, now, secret, requester)
     return await _file_request(
         conn,
         catalog,
