@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+from pathlib import Path
 
 from bench.ack import bench_ack
 from bench.common import workdir
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     common(ack)
     ack.add_argument("--requests", type=int, default=2000, help="requests per phase (and distinct people)")
     ack.add_argument("--concurrency", type=int, default=50)
+    ack.add_argument("--profile", type=Path, help="record confide serve with py-spy (collapsed stacks) here")
 
     memory = commands.add_parser("memory", help="peak RSS of confide serve with many grants after reads")
     common(memory, repeats=1)
@@ -86,6 +88,7 @@ async def run(args: argparse.Namespace) -> None:
                 concurrency=args.concurrency,
                 repeats=args.repeats,
                 max_seconds=args.max_seconds,
+                profile=args.profile,
             )
         elif args.command == "memory":
             await bench_memory(

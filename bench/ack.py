@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import signal
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,9 +53,11 @@ async def one_repeat(
     concurrency: int,
     max_seconds: float,
     seed_grants: int = 0,
+    profile: Path | None = None,
 ) -> AckRun:
     figures: dict[tuple[str, str], Latencies] = {}
     async with running_stack(database, workdir, people=requests, seed_grants=seed_grants) as stack:
+        profiler = start_profiler(stack.confide.pid, profile) if profile else None
         assert stack.bare is not None
         targets = {"bare bolt": stack.bare, "confide": stack.confide}
         warm = read_commands(min(100, requests), requests)
@@ -67,6 +71,7 @@ async def one_repeat(
                 concurrency=concurrency,
                 max_seconds=max_seconds,
                 check=filed if name == "confide" else acked,
+                server_pid=server.pid,
             )
         await wait_for_delivery(stack, figures[("confide", "write")].count, max_seconds)
         for name, server in targets.items():
@@ -76,13 +81,33 @@ async def one_repeat(
                 read_commands(requests, requests),
                 concurrency=concurrency,
                 max_seconds=max_seconds,
+                server_pid=server.pid,
             )
         peak = peak_rss_mb(stack.confide.pid)
+        if profiler is not None:
+            profiler.send_signal(signal.SIGINT)
+            profiler.wait(timeout=60)
     return AckRun(figures, peak)
 
 
+def start_profiler(pid: int, output: Path) -> subprocess.Popen[bytes]:
+    """py-spy sampling the whole confide process (collapsed stacks, idle frames left out)."""
+    return subprocess.Popen(
+        ["py-spy", "record", "--pid", str(pid), "--format", "raw", "--rate", "200", "-o", str(output)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 async def bench_ack(
-    database: str, workdir: Path, *, requests: int, concurrency: int, repeats: int, max_seconds: float
+    database: str,
+    workdir: Path,
+    *,
+    requests: int,
+    concurrency: int,
+    repeats: int,
+    max_seconds: float,
+    profile: Path | None = None,
 ) -> list[AckRun]:
     header(
         f"ack latency on {database_kind(database)}: {requests} requests per phase, concurrency {concurrency}"
@@ -90,7 +115,12 @@ async def bench_ack(
     runs = []
     for n in range(repeats):
         run = await one_repeat(
-            database, workdir, requests=requests, concurrency=concurrency, max_seconds=max_seconds
+            database,
+            workdir,
+            requests=requests,
+            concurrency=concurrency,
+            max_seconds=max_seconds,
+            profile=profile,
         )
         runs.append(run)
         print(f"   repeat {n + 1}/{repeats}: " + "; ".join(_brief(k, v) for k, v in run.figures.items()))
@@ -105,14 +135,17 @@ def _brief(key: tuple[str, str], latencies: Latencies) -> str:
 def report_ack(runs: list[AckRun]) -> None:
     """Medians over the repeats, and the ratio of Confide's p99 to bare Bolt's."""
     print(f"   medians over {len(runs)} repeat(s):")
-    print(f"   {'target':<10} {'op':<6} {'p50':>10} {'p99':>10} {'req/s':>8} {'errors':>6}")
+    print(
+        f"   {'target':<10} {'op':<6} {'p50':>10} {'p99':>10} {'req/s':>8} {'server CPU/req':>15} "
+        f"{'errors':>6}"
+    )
     for operation in ("read", "write"):
         for target in ("bare bolt", "confide"):
             series = [r.figures[(target, operation)] for r in runs]
             print(
                 f"   {target:<10} {operation:<6} {ms(median([s.p50 for s in series])):>10} "
                 f"{ms(median([s.p99 for s in series])):>10} {median([s.throughput for s in series]):>8.0f} "
-                f"{sum(s.errors for s in series):>6}"
+                f"{ms(median([s.cpu_per_request for s in series])):>15} {sum(s.errors for s in series):>6}"
             )
     for operation, goal in (("read", READ_GOAL), ("write", WRITE_GOAL)):
         ratio = median(

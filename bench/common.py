@@ -34,6 +34,11 @@ class Latencies:
     samples: list[float]
     wall: float
     errors: int
+    server_cpu: float = float("nan")  # CPU seconds the server process spent on the phase
+
+    @property
+    def cpu_per_request(self) -> float:
+        return self.server_cpu / len(self.samples) if self.samples else float("nan")
 
     def percentile(self, p: float) -> float:
         if not self.samples:
@@ -88,6 +93,12 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def peak_rss_mb(pid: int) -> float:

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from bench.common import SIGNING_SECRET, Latencies
+from bench.common import SIGNING_SECRET, Latencies, cpu_seconds
 from tests.fake_slack import FakeSlack
 from tests.slack_driver import SlackDriver
 
@@ -32,6 +32,7 @@ async def run_commands(
     concurrency: int,
     max_seconds: float,
     check: Check = acked,
+    server_pid: int | None = None,
 ) -> Latencies:
     """Send (user, command, text) triples, `concurrency` at a time, until they run out or time does.
 
@@ -59,10 +60,15 @@ async def run_commands(
                 samples.append(time.perf_counter() - started)
             else:
                 errors += 1
+                if errors <= 3:  # enough to tell what went wrong, without flooding the report
+                    print(f"   unexpected answer to {command}: {status} {str(body)[:200]}")
 
+    cpu_before = cpu_seconds(server_pid) if server_pid else 0.0
     started = time.perf_counter()
     try:
         await asyncio.gather(*(worker() for _ in range(concurrency)))
     finally:
         await driver.close()
-    return Latencies(samples, time.perf_counter() - started, errors)
+    wall = time.perf_counter() - started
+    cpu = cpu_seconds(server_pid) - cpu_before if server_pid else float("nan")
+    return Latencies(samples, wall, errors, cpu)

@@ -31,5 +31,8 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     # Bolt and the SDK print whole request and response bodies at DEBUG; bodies never reach our logs.
-    for noisy in ("slack_bolt", "slack_sdk", "aiohttp.access", "sqlalchemy", "apscheduler"):
+    for noisy in ("slack_bolt", "slack_sdk", "aiohttp.access", "apscheduler"):
         logging.getLogger(noisy).setLevel(max(logging.INFO, logging.getLevelName(level)))
+    # SQLAlchemy echoes every statement and its parameters (user-entered text among them) at INFO:
+    # that is both a leak and, under load, a measurable cost, so it speaks only of problems.
+    logging.getLogger("sqlalchemy").setLevel(max(logging.WARNING, logging.getLevelName(level)))

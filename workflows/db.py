@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -13,6 +14,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from workflows.sqlite_inline import inline_connector
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -35,19 +38,33 @@ class Database:
         self.url = async_url(database_url)
         self.is_sqlite = self.url.startswith("sqlite")
         if self.is_sqlite:
-            self.engine: AsyncEngine = create_async_engine(self.url, connect_args={"timeout": 30})
+            path = sa.make_url(self.url).database or ":memory:"
+            self.engine: AsyncEngine = create_async_engine(self.url, async_creator=inline_connector(path))
             _configure_sqlite(self.engine)
         else:
             self.engine = create_async_engine(self.url, pool_size=pool_size, max_overflow=pool_size)
         # Called after every committed write: the deliverer wakes here instead of polling.
         self.after_commit: list[Callable[[], None]] = []
+        # SQLite has one writer at a time. Writers of this process queue here, in order, rather than
+        # in SQLite's busy handler, whose growing sleeps made the slowest writes wait for seconds.
+        self._sqlite_writer = asyncio.Lock() if self.is_sqlite else None
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """A read-write transaction; on SQLite it takes the write lock up front (BEGIN IMMEDIATE)
         so that two writers queue instead of failing on a lock upgrade."""
-        async with self.engine.connect() as conn, conn.begin():
+        async with self._writer_turn(), self.engine.connect() as conn, conn.begin():
             yield conn
+        for hook in self.after_commit:
+            hook()
+
+    @asynccontextmanager
+    async def _writer_turn(self) -> AsyncIterator[None]:
+        if self._sqlite_writer is None:
+            yield
+            return
+        async with self._sqlite_writer:
+            yield
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
