@@ -98,6 +98,39 @@ class SecretListing:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+# The statements of the request path are built once: building a select on every call cost several
+# times what running it did (BENCHMARKS.md).
+_REQUEST_BY_ID = sa.select(access_requests).where(access_requests.c.id == sa.bindparam("request_id"))
+_APPROVERS_OF = (
+    sa.select(request_approvers)
+    .where(request_approvers.c.request_id.in_(sa.bindparam("request_ids", expanding=True)))
+    .order_by(request_approvers.c.request_id, request_approvers.c.approved_at, request_approvers.c.user_id)
+)
+_PENDING_OF = (
+    sa.select(access_requests)
+    .where(access_requests.c.requester == sa.bindparam("user_id"), access_requests.c.status == "pending")
+    .order_by(access_requests.c.id)
+)
+_PENDING_FOR_SECRET = sa.select(access_requests.c.id).where(
+    access_requests.c.requester == sa.bindparam("user_id"),
+    access_requests.c.secret_id == sa.bindparam("secret_id"),
+    access_requests.c.status == "pending",
+)
+_INSERT_REQUEST = access_requests.insert().returning(access_requests.c.id)
+_INSERT_APPROVER = request_approvers.insert()
+_GRANT_BY_ID = sa.select(grants).where(grants.c.id == sa.bindparam("grant_id"))
+_ACTIVE_GRANTS_OF = (
+    sa.select(grants)
+    .where(
+        grants.c.grantee == sa.bindparam("user_id"),
+        grants.c.status == "active",
+        grants.c.expires_at > sa.bindparam("now"),
+    )
+    .order_by(grants.c.expires_at)
+)
+_ACTIVE_GRANT_FOR_SECRET = _ACTIVE_GRANTS_OF.where(grants.c.secret_id == sa.bindparam("secret_id"))
+
+
 def request_card_key(request_id: int) -> str:
     return f"request:{request_id}"
 
@@ -188,13 +221,7 @@ async def request_access(
             f"To keep it longer, use `/access extend G-{active.id} <justification>`."
         )
     pending = (
-        await conn.execute(
-            sa.select(access_requests.c.id).where(
-                access_requests.c.requester == requester,
-                access_requests.c.secret_id == secret.id,
-                access_requests.c.status == "pending",
-            )
-        )
+        await conn.execute(_PENDING_FOR_SECRET, {"user_id": requester, "secret_id": secret.id})
     ).scalar()
     if pending is not None:
         raise InvalidInput(f"You already have a pending request for *{secret.name}* (R-{pending}).")
@@ -262,29 +289,44 @@ async def _file_request(
     if not approvers:
         raise NotAllowed(f"Nobody can approve requests for *{secret.name}* right now; please tell an admin.")
     schedule = catalog.schedule
+    approvals_needed = min(secret.approvals, len(approvers))
     request_id = (
         await conn.execute(
-            access_requests.insert()
-            .values(
-                kind=kind,
-                grant_id=grant_id,
-                secret_id=secret.id,
-                requester=requester,
-                duration_hours=hours,
-                justification=justification,
-                approvals_needed=min(secret.approvals, len(approvers)),
-                status="pending",
-                created_at=now,
-                remind_at=now + timedelta(hours=schedule.request_reminder_hours),
-                expires_at=now + timedelta(hours=schedule.request_expiry_hours),
-            )
-            .returning(access_requests.c.id)
+            _INSERT_REQUEST,
+            {
+                "kind": kind,
+                "grant_id": grant_id,
+                "secret_id": secret.id,
+                "requester": requester,
+                "duration_hours": hours,
+                "justification": justification,
+                "approvals_needed": approvals_needed,
+                "status": "pending",
+                "created_at": now,
+                "remind_at": now + timedelta(hours=schedule.request_reminder_hours),
+                "expires_at": now + timedelta(hours=schedule.request_expiry_hours),
+            },
         )
     ).scalar_one()
-    await conn.execute(
-        request_approvers.insert(), [{"request_id": request_id, "user_id": a} for a in approvers]
+    await conn.execute(_INSERT_APPROVER, [{"request_id": request_id, "user_id": a} for a in approvers])
+    # What was just written, without reading it back.
+    info = RequestInfo(
+        id=request_id,
+        kind=kind,
+        secret_id=secret.id,
+        secret_name=secret.name,
+        requester=requester,
+        duration_hours=hours,
+        justification=justification,
+        status="pending",
+        approvals_needed=approvals_needed,
+        approved_by=[],
+        approvers=sorted(approvers),
+        decided_by=None,
+        reason=None,
+        created_at=now,
+        grant_id=grant_id,
     )
-    info = await get_request(conn, catalog, request_id)
     await audit.record(
         conn,
         at=now,
@@ -306,16 +348,15 @@ async def _file_request(
 
 
 async def get_request(conn: AsyncConnection, catalog: Catalog, request_id: int) -> RequestInfo:
-    row = (await conn.execute(sa.select(access_requests).where(access_requests.c.id == request_id))).first()
+    row = (await conn.execute(_REQUEST_BY_ID, {"request_id": request_id})).first()
     if row is None:
         raise NotFound(f"Request R-{request_id} does not exist.")
-    approver_rows = (
-        await conn.execute(
-            sa.select(request_approvers)
-            .where(request_approvers.c.request_id == request_id)
-            .order_by(request_approvers.c.approved_at, request_approvers.c.user_id)
-        )
-    ).all()
+    approver_rows = (await conn.execute(_APPROVERS_OF, {"request_ids": [request_id]})).all()
+    return _request_info(catalog, row, approver_rows)
+
+
+def _request_info(catalog: Catalog, row: sa.Row[Any], approver_rows: list[sa.Row[Any]]) -> RequestInfo:
+    """A request and its approvers' rows (in approval order, then by user id)."""
     secret = catalog.secret(row.secret_id)
     return RequestInfo(
         id=row.id,
@@ -542,7 +583,7 @@ async def cancel_request(
 
 
 async def _get_grant(conn: AsyncConnection, grant_id: int) -> GrantInfo | None:
-    row = (await conn.execute(sa.select(grants).where(grants.c.id == grant_id))).first()
+    row = (await conn.execute(_GRANT_BY_ID, {"grant_id": grant_id})).first()
     return grant_from_row(row) if row else None
 
 
@@ -556,40 +597,25 @@ async def _active_grant(
     conn: AsyncConnection, user_id: str, secret_id: str, now: datetime
 ) -> GrantInfo | None:
     row = (
-        await conn.execute(
-            sa.select(grants).where(
-                grants.c.grantee == user_id,
-                grants.c.secret_id == secret_id,
-                grants.c.status == "active",
-                grants.c.expires_at > now,
-            )
-        )
+        await conn.execute(_ACTIVE_GRANT_FOR_SECRET, {"user_id": user_id, "secret_id": secret_id, "now": now})
     ).first()
     return grant_from_row(row) if row else None
 
 
 async def active_grants_of(conn: AsyncConnection, user_id: str, now: datetime) -> list[GrantInfo]:
-    rows = await conn.execute(
-        sa.select(grants)
-        .where(grants.c.grantee == user_id, grants.c.status == "active", grants.c.expires_at > now)
-        .order_by(grants.c.expires_at)
-    )
+    rows = await conn.execute(_ACTIVE_GRANTS_OF, {"user_id": user_id, "now": now})
     return [grant_from_row(r) for r in rows]
 
 
 async def pending_requests_of(conn: AsyncConnection, catalog: Catalog, user_id: str) -> list[RequestInfo]:
-    ids = (
-        (
-            await conn.execute(
-                sa.select(access_requests.c.id)
-                .where(access_requests.c.requester == user_id, access_requests.c.status == "pending")
-                .order_by(access_requests.c.id)
-            )
-        )
-        .scalars()
-        .all()
-    )
-    return [await get_request(conn, catalog, i) for i in ids]
+    """The person's pending requests, oldest first (two statements, however many there are)."""
+    rows = (await conn.execute(_PENDING_OF, {"user_id": user_id})).all()
+    if not rows:
+        return []
+    approvers: dict[int, list[sa.Row[Any]]] = {row.id: [] for row in rows}
+    for approver in await conn.execute(_APPROVERS_OF, {"request_ids": list(approvers)}):
+        approvers[approver.request_id].append(approver)
+    return [_request_info(catalog, row, approvers[row.id]) for row in rows]
 
 
 async def list_secrets(

@@ -21,6 +21,15 @@ ANONYMOUS = "anonymous"  # the only actor ever recorded for an anonymous reporte
 SYSTEM = "confide"  # the actor for what the sweep and start-up do on their own
 
 
+# Built once: every state change appends an entry, and building these per call cost more than running them.
+_LOCK_HEAD = sa.select(audit_head.c.last_hash).where(audit_head.c.id == 1).with_for_update()
+_INSERT_ENTRY = audit_log.insert().returning(audit_log.c.id)
+_SET_HASH = (
+    audit_log.update().where(audit_log.c.id == sa.bindparam("entry_id")).values(hash=sa.bindparam("digest"))
+)
+_MOVE_HEAD = audit_head.update().where(audit_head.c.id == 1).values(last_hash=sa.bindparam("digest"))
+
+
 @dataclass(frozen=True)
 class AuditEntry:
     id: int
@@ -77,27 +86,24 @@ async def record(
     """Append one entry in the caller's transaction; returns its id."""
     details_json = json.dumps(dict(details or {}), sort_keys=True, separators=(",", ":"), default=str)
     # Locking the head row orders appends across processes (SQLite already serialises writers).
-    prev_hash = (
-        await conn.execute(sa.select(audit_head.c.last_hash).where(audit_head.c.id == 1).with_for_update())
-    ).scalar_one()
+    prev_hash = (await conn.execute(_LOCK_HEAD)).scalar_one()
     entry_id = (
         await conn.execute(
-            audit_log.insert()
-            .values(
-                at=at,
-                actor=actor,
-                action=action,
-                subject=subject,
-                details=details_json,
-                prev_hash=prev_hash,
-                hash="",
-            )
-            .returning(audit_log.c.id)
+            _INSERT_ENTRY,
+            {
+                "at": at,
+                "actor": actor,
+                "action": action,
+                "subject": subject,
+                "details": details_json,
+                "prev_hash": prev_hash,
+                "hash": "",
+            },
         )
     ).scalar_one()
     digest = entry_hash(prev_hash, entry_id, at, actor, action, subject, details_json)
-    await conn.execute(audit_log.update().where(audit_log.c.id == entry_id).values(hash=digest))
-    await conn.execute(audit_head.update().where(audit_head.c.id == 1).values(last_hash=digest))
+    await conn.execute(_SET_HASH, {"entry_id": entry_id, "digest": digest})
+    await conn.execute(_MOVE_HEAD, {"digest": digest})
     return entry_id
 
 

@@ -71,13 +71,16 @@ async def get_member(conn: AsyncConnection, user_id: str) -> Member | None:
     return _member(row) if row else None
 
 
+_DEACTIVATED_AMONG = sa.select(members.c.user_id).where(
+    members.c.user_id.in_(sa.bindparam("user_ids", expanding=True)), members.c.deleted
+)  # built once: every request routes through it
+
+
 async def deactivated(conn: AsyncConnection, user_ids: Iterable[str]) -> set[str]:
     ids = list(set(user_ids))
     if not ids:
         return set()
-    rows = await conn.execute(
-        sa.select(members.c.user_id).where(members.c.user_id.in_(ids), members.c.deleted)
-    )
+    rows = await conn.execute(_DEACTIVATED_AMONG, {"user_ids": ids})
     return set(rows.scalars())
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from workflows.tables import outbox, slack_cards
 
+_INSERT = outbox.insert()  # built once: every notification goes through here
 LEASE = timedelta(seconds=60)  # a claimed row is retried by someone else if its sender dies
 MAX_BACKOFF = timedelta(seconds=60)
 
@@ -42,16 +43,17 @@ async def enqueue(
     """Queue a message to a user (DM) or channel; it is sent as soon as the transaction commits, whatever
     business instant `now` is (a sweep run `--at` next week still delivers today)."""
     await conn.execute(
-        outbox.insert().values(
-            recipient=recipient,
-            kind=kind,
-            op=op,
-            card_key=card_key,
-            thread_key=thread_key,
-            data=json.dumps(data, sort_keys=True, default=str),
-            created_at=now,
-            next_attempt_at=now,
-        )
+        _INSERT,
+        {
+            "recipient": recipient,
+            "kind": kind,
+            "op": op,
+            "card_key": card_key,
+            "thread_key": thread_key,
+            "data": json.dumps(data, sort_keys=True, default=str),
+            "created_at": now,
+            "next_attempt_at": now,
+        },
     )
 
 

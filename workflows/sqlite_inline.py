@@ -5,10 +5,11 @@ result back through the event loop. For the small, indexed statements Confide ru
 costs many times the statement itself, and under load it was most of a request's CPU (BENCHMARKS.md).
 
 This connection speaks the part of aiosqlite's API that SQLAlchemy's aiosqlite dialect uses, but runs
-statements inline. The two calls that can wait on another process go to a thread: BEGIN IMMEDIATE
-(waits while another process holds the write lock) and the COMMIT of a write transaction (it may
-checkpoint the WAL to disk). Within this process, `Database.write` queues writers on an asyncio lock,
-so no statement waits on a lock held by this process.
+statements inline, on the event loop. Nothing inline may wait, so:
+- BEGIN IMMEDIATE is tried without waiting; only when another process holds the write lock does it
+  wait for it, on a thread. (Writers of this process queue in `Database.write` and never meet here.)
+- Connections do not checkpoint the WAL on commit (that occasionally took tens of milliseconds);
+  a checkpoint runs on a thread, from its own connection, every CHECKPOINT_EVERY write commits.
 
 Plug it in with `create_async_engine("sqlite+aiosqlite:///path", async_creator=inline_connector(path))`.
 """
@@ -19,6 +20,9 @@ import asyncio
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
+
+BUSY_TIMEOUT_SECONDS = 30.0
+CHECKPOINT_EVERY = 100  # write commits between two checkpoints
 
 
 class InlineCursor:
@@ -33,9 +37,8 @@ class InlineCursor:
         self._cursor.close()
 
     async def execute(self, sql: str, parameters: Sequence[Any] | dict[str, Any] = ()) -> InlineCursor:
-        if sql.lstrip()[:15].upper() == "BEGIN IMMEDIATE":
-            await asyncio.to_thread(self._cursor.execute, sql, parameters)
-            self._owner.writing = True
+        if sql == "BEGIN IMMEDIATE":
+            await self._owner.begin_immediate()
         else:
             self._cursor.execute(sql, parameters)
         return self
@@ -90,25 +93,58 @@ class _RunNow:
             future.set_exception(exc)
 
 
+class Checkpointer:
+    """Moves the WAL into the database file on a thread, from a connection of its own."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.commits = 0
+        self._running: asyncio.Future[Any] | None = None
+
+    def committed(self) -> None:
+        self.commits += 1
+        if self.commits >= CHECKPOINT_EVERY and (self._running is None or self._running.done()):
+            self.commits = 0
+            self._running = asyncio.ensure_future(asyncio.to_thread(self._checkpoint))
+
+    def _checkpoint(self) -> None:
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS)
+        try:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")  # waits for nobody
+        finally:
+            conn.close()
+
+
 class InlineConnection:
-    def __init__(self, conn: sqlite3.Connection):
+    def __init__(self, conn: sqlite3.Connection, checkpointer: Checkpointer):
         self._conn = conn
         self._connection: sqlite3.Connection | None = conn  # SQLAlchemy checks it before commit/rollback
         self._tx = _RunNow()
-        self.writing = False
+        self._checkpointer = checkpointer
+        self._writing = False
 
     def cursor(self) -> InlineCursor:
         return InlineCursor(self, self._conn.cursor())
 
+    async def begin_immediate(self) -> None:
+        self._conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:  # another process is writing: wait for it off the loop
+            self._conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
+            await asyncio.to_thread(self._conn.execute, "BEGIN IMMEDIATE")
+        finally:
+            self._conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
+        self._writing = True
+
     async def commit(self) -> None:
-        if self.writing:
-            self.writing = False
-            await asyncio.to_thread(self._conn.commit)
-        else:
-            self._conn.commit()
+        self._conn.commit()
+        if self._writing:
+            self._writing = False
+            self._checkpointer.committed()
 
     async def rollback(self) -> None:
-        self.writing = False
+        self._writing = False
         self._conn.rollback()
 
     async def close(self) -> None:
@@ -129,9 +165,15 @@ class InlineConnection:
         return self._conn.isolation_level
 
 
-def inline_connector(path: str, *, timeout: float = 30.0) -> Callable[[], Awaitable[InlineConnection]]:
+def inline_connector(path: str) -> Callable[[], Awaitable[InlineConnection]]:
+    checkpointer = Checkpointer(path)
+
+    def open_connection() -> sqlite3.Connection:
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False)
+        conn.execute("PRAGMA wal_autocheckpoint = 0")  # the Checkpointer does it, off the loop
+        return conn
+
     async def connect() -> InlineConnection:
-        conn = await asyncio.to_thread(sqlite3.connect, path, timeout=timeout, check_same_thread=False)
-        return InlineConnection(conn)
+        return InlineConnection(await asyncio.to_thread(open_connection), checkpointer)
 
     return connect
