@@ -37,7 +37,11 @@ class Runtime:
         self.bolt = build_app(settings, self.services, self.client)
         # The deliverer runs on the wall clock: retries and leases are operational time, not business time.
         self.deliverer = Deliverer(
-            self.db, build_client(settings), utc_now, poll_seconds=delivery_poll_seconds
+            self.db,
+            build_client(settings, retry_rate_limits=False),
+            utc_now,
+            poll_seconds=delivery_poll_seconds,
+            rate_per_second=settings.confide_slack_rate_limit or None,
         )
         self._runner: web.AppRunner | None = None
         self.port: int | None = None

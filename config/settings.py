@@ -29,6 +29,12 @@ class Settings(BaseSettings):
     host: str = "0.0.0.0"
     port: int = Field(default=3000, ge=0, le=65535)
     confide_sweep_seconds: int = Field(default=300, ge=1, description="Seconds between scheduler sweeps.")
+    confide_slack_rate_limit: float = Field(
+        default=0,
+        ge=0,
+        description="chat.* calls a second Slack allows this app (your workspace's allowance); the "
+        "deliverer paces itself just under it so that 429s stay rare. 0: no pacing, Retry-After alone.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["console", "json"] = "console"
     confide_audit_webhook_url: str | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -57,10 +58,13 @@ async def enqueue(
     )
 
 
-async def claim_next(conn: AsyncConnection, now: datetime, limit: int = 50) -> list[OutgoingMessage]:
+async def claim_next(
+    conn: AsyncConnection, now: datetime, limit: int = 50, exclude: Collection[str] = ()
+) -> list[OutgoingMessage]:
     """Claim the oldest unsent message of each recipient that is due and not leased to another sender.
 
-    `now` is the wall clock: retry timing is operational time, not business time.
+    `now` is the wall clock: retry timing is operational time, not business time. Recipients in
+    `exclude` are skipped (the caller is already sending to them).
 
     Only the head of each recipient's queue is eligible, which is what keeps a recipient's messages
     in order while Slack is refusing some of them.
@@ -71,50 +75,68 @@ async def claim_next(conn: AsyncConnection, now: datetime, limit: int = 50) -> l
         .group_by(outbox.c.recipient)
         .scalar_subquery()
     )
-    candidates = (
-        (
-            await conn.execute(
-                sa.select(outbox.c.id)
-                .where(
-                    outbox.c.id.in_(heads),
-                    sa.or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= now),
-                    sa.or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now),
-                )
-                .order_by(outbox.c.id)
-                .limit(limit)
-            )
+    query = (
+        sa.select(outbox.c.id)
+        .where(
+            outbox.c.id.in_(heads),
+            sa.or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= now),
+            sa.or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now),
         )
-        .scalars()
-        .all()
+        .order_by(outbox.c.id)
+        .limit(limit)
     )
+    if exclude:
+        query = query.where(outbox.c.recipient.not_in(list(exclude)))
     claimed: list[OutgoingMessage] = []
-    for message_id in candidates:
-        row = (
-            await conn.execute(
-                outbox.update()
-                .where(
-                    outbox.c.id == message_id,
-                    outbox.c.sent_at.is_(None),
-                    sa.or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now),
-                )
-                .values(lease_until=now + LEASE)
-                .returning(outbox)
-            )
-        ).first()
-        if row is not None:
-            claimed.append(
-                OutgoingMessage(
-                    row.id,
-                    row.recipient,
-                    row.kind,
-                    row.op,
-                    row.card_key,
-                    row.thread_key,
-                    json.loads(row.data),
-                    row.attempts,
-                )
-            )
+    for message_id in (await conn.execute(query)).scalars().all():
+        message = await _lease(conn, message_id, now)
+        if message is not None:
+            claimed.append(message)
     return claimed
+
+
+async def claim_next_of(conn: AsyncConnection, recipient: str, now: datetime) -> OutgoingMessage | None:
+    """Claim a recipient's next message, if it is due and free: how a sender that just delivered to
+    someone goes straight on to their next message (in the transaction that recorded the last one)."""
+    head = (await conn.execute(_HEAD_OF, {"recipient": recipient})).scalar()
+    if head is None:
+        return None
+    return await _lease(conn, head, now, due_only=True)
+
+
+_HEAD_OF = sa.select(sa.func.min(outbox.c.id)).where(
+    outbox.c.recipient == sa.bindparam("recipient"), outbox.c.sent_at.is_(None)
+)
+
+
+async def _lease(
+    conn: AsyncConnection, message_id: int, now: datetime, due_only: bool = False
+) -> OutgoingMessage | None:
+    """Lease one unsent message to this sender (a conditional update: one sender wins)."""
+    conditions = [
+        outbox.c.id == message_id,
+        outbox.c.sent_at.is_(None),
+        sa.or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now),
+    ]
+    if due_only:
+        conditions.append(sa.or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= now))
+    row = (
+        await conn.execute(
+            outbox.update().where(*conditions).values(lease_until=now + LEASE).returning(outbox)
+        )
+    ).first()
+    if row is None:
+        return None
+    return OutgoingMessage(
+        row.id,
+        row.recipient,
+        row.kind,
+        row.op,
+        row.card_key,
+        row.thread_key,
+        json.loads(row.data),
+        row.attempts,
+    )
 
 
 async def mark_sent(
