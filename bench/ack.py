@@ -13,6 +13,8 @@ from bench import seed
 from bench.common import Latencies, database_kind, header, median, ms, peak_rss_mb
 from bench.load import acked, filed, run_commands
 from bench.servers import Stack, running_stack
+from workflows import audit
+from workflows.db import Database
 
 READ_GOAL = 1.5  # p99 within 1.5x of bare Bolt
 WRITE_GOAL = 2.0
@@ -24,6 +26,7 @@ class AckRun:
 
     figures: dict[tuple[str, str], Latencies]
     confide_peak_mb: float
+    audit_intact: bool  # the hash chain still verifies after the concurrent writes
 
 
 def write_commands(count: int) -> list[tuple[str, str, str]]:
@@ -87,7 +90,13 @@ async def one_repeat(
         if profiler is not None:
             profiler.send_signal(signal.SIGINT)
             profiler.wait(timeout=60)
-    return AckRun(figures, peak)
+        db = Database(stack.database_url)
+        try:
+            async with db.read() as conn:
+                intact = await audit.verify_chain(conn) is None
+        finally:
+            await db.dispose()
+    return AckRun(figures, peak, intact)
 
 
 def start_profiler(pid: int, output: Path) -> subprocess.Popen[bytes]:
@@ -154,3 +163,4 @@ def report_ack(runs: list[AckRun]) -> None:
         verdict = "met" if ratio <= goal else "MISSED"
         print(f"   {operation}: confide p99 / bare bolt p99 = {ratio:.2f} (goal <= {goal}) {verdict}")
     print(f"   confide peak RSS after the reads: {median([r.confide_peak_mb for r in runs]):.0f} MB")
+    print(f"   audit chain intact after the writes: {'yes' if all(r.audit_intact for r in runs) else 'NO'}")

@@ -33,7 +33,7 @@ async def test_ack_benchmark_measures_confide_and_bare_bolt(server: str, tmp_pat
         for operation in ("read", "write"):
             latencies = run.figures[(target, operation)]
             assert latencies.count == 12 and latencies.errors == 0, (target, operation)
-    assert run.confide_peak_mb > 0
+    assert run.confide_peak_mb > 0 and run.audit_intact
 
 
 async def test_memory_benchmark_reads_peak_rss_with_seeded_grants(server: str, tmp_path: Path):

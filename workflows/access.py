@@ -327,14 +327,6 @@ async def _file_request(
         created_at=now,
         grant_id=grant_id,
     )
-    await audit.record(
-        conn,
-        at=now,
-        actor=requester,
-        action=f"access.{kind}_requested",
-        subject=secret.id,
-        details={"request": request_id, "grant": grant_id, "hours": hours, "approvers": approvers},
-    )
     for approver in approvers:
         await outbox.enqueue(
             conn,
@@ -344,6 +336,15 @@ async def _file_request(
             now=now,
             card_key=request_card_key(request_id),
         )
+    # Last: from here to the commit, the audit chain's head is locked for every other writer.
+    await audit.record(
+        conn,
+        at=now,
+        actor=requester,
+        action=f"access.{kind}_requested",
+        subject=secret.id,
+        details={"request": request_id, "grant": grant_id, "hours": hours, "approvers": approvers},
+    )
     return info
 
 

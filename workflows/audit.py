@@ -22,11 +22,21 @@ SYSTEM = "confide"  # the actor for what the sweep and start-up do on their own
 
 
 # Built once: every state change appends an entry, and building these per call cost more than running them.
-_LOCK_HEAD = sa.select(audit_head.c.last_hash).where(audit_head.c.id == 1).with_for_update()
-_INSERT_ENTRY = audit_log.insert().returning(audit_log.c.id)
-_SET_HASH = (
-    audit_log.update().where(audit_log.c.id == sa.bindparam("entry_id")).values(hash=sa.bindparam("digest"))
-)
+# The head row is locked and the entry's id taken in one statement, so the hash can be computed before
+# the insert: three statements per entry, the fewest that keep appends ordered while the lock is held.
+_LOCK_HEAD_AND_TAKE_ID = {
+    "postgresql": sa.select(
+        audit_head.c.last_hash, sa.func.nextval(sa.func.pg_get_serial_sequence("audit_log", "id"))
+    )
+    .where(audit_head.c.id == 1)
+    .with_for_update(),
+    # SQLite has one writer at a time, so the next id is simply the next one.
+    "sqlite": sa.select(
+        audit_head.c.last_hash,
+        sa.select(sa.func.coalesce(sa.func.max(audit_log.c.id), 0) + 1).scalar_subquery(),
+    ).where(audit_head.c.id == 1),
+}
+_INSERT_ENTRY = audit_log.insert()
 _MOVE_HEAD = audit_head.update().where(audit_head.c.id == 1).values(last_hash=sa.bindparam("digest"))
 
 
@@ -86,25 +96,23 @@ async def record(
     """Append one entry in the caller's transaction; returns its id."""
     details_json = json.dumps(dict(details or {}), sort_keys=True, separators=(",", ":"), default=str)
     # Locking the head row orders appends across processes (SQLite already serialises writers).
-    prev_hash = (await conn.execute(_LOCK_HEAD)).scalar_one()
-    entry_id = (
-        await conn.execute(
-            _INSERT_ENTRY,
-            {
-                "at": at,
-                "actor": actor,
-                "action": action,
-                "subject": subject,
-                "details": details_json,
-                "prev_hash": prev_hash,
-                "hash": "",
-            },
-        )
-    ).scalar_one()
+    prev_hash, entry_id = (await conn.execute(_LOCK_HEAD_AND_TAKE_ID[conn.dialect.name])).one()
     digest = entry_hash(prev_hash, entry_id, at, actor, action, subject, details_json)
-    await conn.execute(_SET_HASH, {"entry_id": entry_id, "digest": digest})
+    await conn.execute(
+        _INSERT_ENTRY,
+        {
+            "id": entry_id,
+            "at": at,
+            "actor": actor,
+            "action": action,
+            "subject": subject,
+            "details": details_json,
+            "prev_hash": prev_hash,
+            "hash": digest,
+        },
+    )
     await conn.execute(_MOVE_HEAD, {"digest": digest})
-    return entry_id
+    return int(entry_id)
 
 
 def _row_to_entry(row: sa.Row[Any]) -> AuditEntry:

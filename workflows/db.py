@@ -49,7 +49,9 @@ class Database:
             )
             _configure_sqlite(self.engine)
         else:
-            self.engine = create_async_engine(self.url, pool_size=pool_size, max_overflow=pool_size)
+            # No overflow: a burst waits for one of `pool_size` connections rather than opening (and
+            # then closing) extra ones, each of which costs PostgreSQL a new backend process.
+            self.engine = create_async_engine(self.url, pool_size=2 * pool_size, max_overflow=0)
         # Called after every committed write: the deliverer wakes here instead of polling.
         self.after_commit: list[Callable[[], None]] = []
         # SQLite has one writer at a time. Writers of this process queue here, in order, rather than
