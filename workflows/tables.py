@@ -170,7 +170,7 @@ grants = sa.Table(
     sa.Column("ended_at", UTCDateTime()),
     sa.Column("ended_by", sa.String(32)),
     sa.Column("end_reason", sa.Text()),
-    sa.Index("ix_grants_grantee", "grantee", "status"),
+    sa.Index("ix_grants_grantee_expiry", "grantee", "status", "expires_at"),  # a person's grants, by expiry
     sa.Index("ix_grants_secret", "secret_id", "status"),
     sa.Index("ix_grants_expiry", "status", "expires_at"),
     sa.Index("ix_grants_review", "status", "review_due_at"),
