@@ -27,6 +27,8 @@ from workflows.outbox import OutgoingMessage
 
 logger = logging.getLogger("confide.delivery")
 
+ROUND_GAP_SECONDS = 0.01  # at most ~100 looks at the queue a second, however busy the app
+
 # Slack errors that no retry will fix; the message is set aside (and logged) so the queue moves on.
 PERMANENT_ERRORS = {
     "channel_not_found",
@@ -127,13 +129,18 @@ class Deliverer:
 
     async def _run(self) -> None:
         while not self._stopping:
+            self._wake.clear()
             try:
                 claimed = await self.dispatch()
             except Exception:  # the loop must survive a database hiccup; the rows stay queued
                 logger.exception("delivery round failed")
                 claimed = 0
-            if claimed == 0 and not self._stopping:
-                self._wake.clear()
+            if self._stopping:
+                break
+            # Wake-ups come with every commit; gathering those of a few milliseconds into one round
+            # keeps a busy app from scanning the queue once per request.
+            await asyncio.sleep(ROUND_GAP_SECONDS)
+            if claimed == 0 and not self._wake.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
 
@@ -142,8 +149,13 @@ class Deliverer:
         free = self.concurrency - len(self._lanes)
         if free <= 0:
             return 0
+        # Look first, lease after: most wake-ups find nothing new, and a read takes no write lock.
+        async with self.db.read() as conn:
+            due = await outbox.due_heads(conn, self.clock(), limit=free, exclude=self._lanes.keys())
+        if not due:
+            return 0
         async with self.db.write() as conn:
-            claimed = await outbox.claim_next(conn, self.clock(), limit=free, exclude=self._lanes.keys())
+            claimed = await outbox.lease(conn, due, self.clock())
         for message in claimed:
             self._lanes[message.recipient] = asyncio.create_task(
                 self._lane(message), name=f"outbox-lane-{message.id}"

@@ -69,6 +69,13 @@ async def claim_next(
     Only the head of each recipient's queue is eligible, which is what keeps a recipient's messages
     in order while Slack is refusing some of them.
     """
+    return await lease(conn, await due_heads(conn, now, limit, exclude), now)
+
+
+async def due_heads(
+    conn: AsyncConnection, now: datetime, limit: int = 50, exclude: Collection[str] = ()
+) -> list[int]:
+    """The ids `claim_next` would claim, read without leasing them (a read transaction will do)."""
     heads = (
         sa.select(sa.func.min(outbox.c.id))
         .where(outbox.c.sent_at.is_(None))
@@ -87,8 +94,13 @@ async def claim_next(
     )
     if exclude:
         query = query.where(outbox.c.recipient.not_in(list(exclude)))
+    return list((await conn.execute(query)).scalars().all())
+
+
+async def lease(conn: AsyncConnection, message_ids: list[int], now: datetime) -> list[OutgoingMessage]:
+    """Lease each of these messages that is still unsent and free; another sender may have won some."""
     claimed: list[OutgoingMessage] = []
-    for message_id in (await conn.execute(query)).scalars().all():
+    for message_id in message_ids:
         message = await _lease(conn, message_id, now)
         if message is not None:
             claimed.append(message)
