@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -356,7 +357,7 @@ async def get_request(conn: AsyncConnection, catalog: Catalog, request_id: int) 
     return _request_info(catalog, row, approver_rows)
 
 
-def _request_info(catalog: Catalog, row: sa.Row[Any], approver_rows: list[sa.Row[Any]]) -> RequestInfo:
+def _request_info(catalog: Catalog, row: sa.Row[Any], approver_rows: Sequence[sa.Row[Any]]) -> RequestInfo:
     """A request and its approvers' rows (in approval order, then by user id)."""
     secret = catalog.secret(row.secret_id)
     return RequestInfo(
