@@ -130,6 +130,11 @@ _ACTIVE_GRANTS_OF = (
     .order_by(grants.c.expires_at)
 )
 _ACTIVE_GRANT_FOR_SECRET = _ACTIVE_GRANTS_OF.where(grants.c.secret_id == sa.bindparam("secret_id"))
+# Whether the person already has access or a pending request for the secret, in one round trip.
+_ACCESS_OR_PENDING = sa.select(
+    _ACTIVE_GRANT_FOR_SECRET.with_only_columns(grants.c.id).limit(1).scalar_subquery(),
+    _PENDING_FOR_SECRET.limit(1).scalar_subquery(),
+)
 
 
 def request_card_key(request_id: int) -> str:
@@ -215,15 +220,14 @@ async def request_access(
     owed = await agreements.missing_for(conn, catalog, requester, secret.requires, now)
     if owed:
         raise AgreementsOwed(secret, owed)
-    active = await _active_grant(conn, requester, secret.id, now)
+    active, pending = (
+        await conn.execute(_ACCESS_OR_PENDING, {"user_id": requester, "secret_id": secret.id, "now": now})
+    ).one()
     if active is not None:
         raise InvalidInput(
-            f"You already have access to *{secret.name}* (grant G-{active.id}). "
-            f"To keep it longer, use `/access extend G-{active.id} <justification>`."
+            f"You already have access to *{secret.name}* (grant G-{active}). "
+            f"To keep it longer, use `/access extend G-{active} <justification>`."
         )
-    pending = (
-        await conn.execute(_PENDING_FOR_SECRET, {"user_id": requester, "secret_id": secret.id})
-    ).scalar()
     if pending is not None:
         raise InvalidInput(f"You already have a pending request for *{secret.name}* (R-{pending}).")
     return await _file_request(
@@ -593,15 +597,6 @@ def grant_from_row(row: sa.Row[Any]) -> GrantInfo:
     return GrantInfo(
         row.id, row.secret_id, row.grantee, row.status, row.granted_at, row.expires_at, row.review_due_at
     )
-
-
-async def _active_grant(
-    conn: AsyncConnection, user_id: str, secret_id: str, now: datetime
-) -> GrantInfo | None:
-    row = (
-        await conn.execute(_ACTIVE_GRANT_FOR_SECRET, {"user_id": user_id, "secret_id": secret_id, "now": now})
-    ).first()
-    return grant_from_row(row) if row else None
 
 
 async def active_grants_of(conn: AsyncConnection, user_id: str, now: datetime) -> list[GrantInfo]:

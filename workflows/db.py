@@ -69,8 +69,13 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A read-only transaction: a consistent snapshot that blocks no writer."""
+        """A read that blocks no writer: on SQLite one snapshot for all its statements; on PostgreSQL
+        (READ COMMITTED, where every statement takes its own snapshot, in a transaction or not) no
+        transaction at all, which saves the BEGIN and COMMIT round trips."""
         async with self._connection() as conn:
+            if not self.is_sqlite:
+                yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+                return
             conn = await conn.execution_options(confide_read_only=True)
             async with conn.begin():
                 yield conn
