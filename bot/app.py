@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from collections.abc import Awaitable, Callable
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.middleware.async_middleware import AsyncMiddleware
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.logs import guarded_logger
@@ -35,10 +40,27 @@ def build_app(settings: Settings, services: Services, client: AsyncWebClient) ->
         logger=guarded_logger("confide.slack_bolt"),
     )
 
-    async def provide_services(context: AsyncBoltContext, next) -> None:  # type: ignore[no-untyped-def]
-        context["services"] = services
-        await next()
-
-    app.middleware(provide_services)
+    app.use(ProvideServices(services))
     register_all(app)
     return app
+
+
+class ProvideServices(AsyncMiddleware):
+    """Puts `services` into every listener's context.
+
+    A middleware class, not a function: Bolt calls a function middleware through its argument
+    injection, which builds every possible argument on each request (a measurable share of a read).
+    """
+
+    def __init__(self, services: Services):
+        self.services = services
+
+    async def async_process(
+        self,
+        *,
+        req: AsyncBoltRequest,
+        resp: BoltResponse,
+        next: Callable[[], Awaitable[BoltResponse]],
+    ) -> BoltResponse | None:
+        req.context["services"] = self.services
+        return await next()

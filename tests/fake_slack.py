@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -76,10 +77,15 @@ class FakeSlack:
     calls: list[Call] = field(default_factory=list)
     faults: dict[str, list[Fault]] = field(default_factory=dict)
     down: bool = False  # every chat.* call answers 503 while True
+    # Slack-style rate limit: at most this many calls of `rate_limited_methods` per one-second window;
+    # above it, 429 with Retry-After until the window ends. None: no limit.
+    rate_limit_per_second: int | None = None
+    rate_limited_methods: tuple[str, ...] = ("chat.postMessage",)
     bot_user_id: str = "U0CONFIDE"
     url: str = ""
     _ts: Any = field(default_factory=lambda: itertools.count(1))
     _runner: web.AppRunner | None = None
+    _window: list[float] = field(default_factory=lambda: [0.0, 0.0])  # [start, calls accepted in it]
 
     # ---- control -------------------------------------------------------------------------------
     def fail(self, method: str, status: int = 503, count: int = 1, retry_after: int | None = None) -> None:
@@ -155,8 +161,25 @@ class FakeSlack:
         if self.down and method.startswith("chat."):
             self.calls.append(Call(f"{method}!503", args, via))
             return web.json_response({"ok": False, "error": "service_unavailable"}, status=503)
+        if method in self.rate_limited_methods and (wait := self._over_rate_limit()) is not None:
+            self.calls.append(Call(f"{method}!429", args, via))
+            return web.json_response(
+                {"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": str(wait)}
+            )
         self.calls.append(Call(method, args, via))
         return web.json_response(self._answer(method, args))
+
+    def _over_rate_limit(self) -> int | None:
+        """None when the call fits this second's allowance, else the whole seconds until the next window."""
+        if self.rate_limit_per_second is None:
+            return None
+        now = asyncio.get_running_loop().time()
+        if now - self._window[0] >= 1.0:
+            self._window[:] = [now, 0.0]
+        if self._window[1] >= self.rate_limit_per_second:
+            return max(1, math.ceil(self._window[0] + 1.0 - now))
+        self._window[1] += 1
+        return None
 
     def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         if method == "auth.test":

@@ -214,6 +214,13 @@ async def test_duplicate_pending_request_is_refused(confide: Confide):
     assert len(await rows(confide, access_requests)) == 1
 
 
+async def test_request_for_a_secret_already_granted_points_to_extend(confide: Confide):
+    await approved_grant(confide)
+    again = await request(confide, "U0EMP01", "request customer-list 7d more")
+    assert "already have access" in again["text"] and "/access extend G-1" in again["text"]
+    assert len(await rows(confide, access_requests)) == 1
+
+
 async def test_modal_request_filled_by_label(confide: Confide):
     fake = confide.fake
     status, body = await confide.slack.command("U0EMP01", "/access", "")

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from tests.conftest import Confide
 from tests.fake_slack import slack_user
 from tests.test_access import approved_grant, request, rows
-from workflows.tables import access_requests, audit_log, grants
+from workflows.tables import access_requests, audit_log, grants, group_members
 
 
 async def test_deactivation_revokes_grants_cancels_requests_and_tells_owners(confide: Confide):
@@ -125,6 +125,21 @@ async def test_user_group_changes_reroute_owner_cards(confide_factory):
     }
     status, _ = await confide.slack.event(event)
     assert status == 200
+    # Bolt acks an event before its listener runs: let the membership change land before requesting.
+    for _ in range(200):
+        async with confide.db.read() as conn:
+            legal = (
+                (
+                    await conn.execute(
+                        sa.select(group_members.c.user_id).where(group_members.c.group_id == "S0LEGAL")
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        if legal == ["U0EMP02"]:
+            break
+        await asyncio.sleep(0.02)
     await request(confide, "U0EMP01", "request deal-room 3d diligence")
     await fake.wait_for(lambda: fake.messages_to("U0EMP02"))
     assert fake.messages_to("U0OWNER02") == []

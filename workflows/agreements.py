@@ -113,6 +113,8 @@ async def missing_for(
     conn: AsyncConnection, catalog: Catalog, user_id: str, agreement_ids: list[str], now: datetime
 ) -> list[Agreement]:
     """Those of the named agreements the person has not acknowledged in their current version."""
+    if not agreement_ids:
+        return []
     acks = await acknowledgements_of(conn, user_id)
     wanted = [catalog.agreement(a) for a in agreement_ids]
     return [a for a in wanted if a is not None and not is_current(a, acks, now)]

@@ -228,7 +228,7 @@ grants = sa.Table(
     sa.Column("review_escalated_at", UTCDateTime()),
     sa.Column("reviewed_at", UTCDateTime()),  # the last Keep
     sa.Column("reviewed_by", sa.String(32)),
-    sa.Index("ix_grants_grantee", "grantee", "status"),
+    sa.Index("ix_grants_grantee_expiry", "grantee", "status", "expires_at"),  # a person's grants, by expiry
     sa.Index("ix_grants_secret", "secret_id", "status"),
     sa.Index("ix_grants_expiry", "status", "expires_at"),
     sa.Index("ix_grants_review", "status", "review_due_at"),

@@ -1,0 +1,166 @@
+"""Ack latency: Confide against bare Bolt, for a read (`/access list`) and a write (`/access request`)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import seed
+from bench.common import Latencies, database_kind, header, median, ms, peak_rss_mb
+from bench.load import acked, filed, run_commands
+from bench.servers import Stack, running_stack
+from workflows import audit
+from workflows.db import Database
+
+READ_GOAL = 1.5  # p99 within 1.5x of bare Bolt
+WRITE_GOAL = 2.0
+
+
+@dataclass(frozen=True)
+class AckRun:
+    """One repeat: latencies per (target, operation), and Confide's peak RSS after the reads."""
+
+    figures: dict[tuple[str, str], Latencies]
+    confide_peak_mb: float
+    audit_intact: bool  # the hash chain still verifies after the concurrent writes
+
+
+def write_commands(count: int) -> list[tuple[str, str, str]]:
+    """One request per person, so every write files (a second one would be refused as pending)."""
+    return [
+        (seed.user_id(n), "/access", f"request {seed.OPEN_SECRET} 30d benchmark load {n}")
+        for n in range(count)
+    ]
+
+
+def read_commands(count: int, people: int) -> list[tuple[str, str, str]]:
+    return [(seed.user_id(n % people), "/access", "list") for n in range(count)]
+
+
+async def wait_for_delivery(stack: Stack, expected: int, max_seconds: float) -> None:
+    """Let the deliverer post the request cards before the next phase, so phases don't overlap."""
+    deadline = time.monotonic() + max_seconds
+    while len(stack.fake.calls_to("chat.postMessage")) < expected and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+
+
+async def one_repeat(
+    database: str,
+    workdir: Path,
+    *,
+    requests: int,
+    concurrency: int,
+    max_seconds: float,
+    seed_grants: int = 0,
+    profile: Path | None = None,
+) -> AckRun:
+    figures: dict[tuple[str, str], Latencies] = {}
+    async with running_stack(database, workdir, people=requests, seed_grants=seed_grants) as stack:
+        profiler = start_profiler(stack.confide.pid, profile) if profile else None
+        assert stack.bare is not None
+        targets = {"bare bolt": stack.bare, "confide": stack.confide}
+        warm = read_commands(min(100, requests), requests)
+        for server in targets.values():  # first requests pay for auth.test, imports and pools
+            await run_commands(server.url, stack.fake, warm, concurrency=concurrency, max_seconds=max_seconds)
+        for name, server in targets.items():
+            figures[(name, "write")] = await run_commands(
+                server.url,
+                stack.fake,
+                write_commands(requests),
+                concurrency=concurrency,
+                max_seconds=max_seconds,
+                check=filed if name == "confide" else acked,
+                server_pid=server.pid,
+            )
+        await wait_for_delivery(stack, figures[("confide", "write")].count, max_seconds)
+        for name, server in targets.items():
+            figures[(name, "read")] = await run_commands(
+                server.url,
+                stack.fake,
+                read_commands(requests, requests),
+                concurrency=concurrency,
+                max_seconds=max_seconds,
+                server_pid=server.pid,
+            )
+        peak = peak_rss_mb(stack.confide.pid)
+        if profiler is not None:
+            profiler.send_signal(signal.SIGINT)
+            profiler.wait(timeout=60)
+        db = Database(stack.database_url)
+        try:
+            async with db.read() as conn:
+                intact = await audit.verify_chain(conn) is None
+        finally:
+            await db.dispose()
+    return AckRun(figures, peak, intact)
+
+
+def start_profiler(pid: int, output: Path) -> subprocess.Popen[bytes]:
+    """py-spy sampling the whole confide process (collapsed stacks, idle frames left out)."""
+    return subprocess.Popen(
+        ["py-spy", "record", "--pid", str(pid), "--format", "raw", "--rate", "200", "-o", str(output)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+async def bench_ack(
+    database: str,
+    workdir: Path,
+    *,
+    requests: int,
+    concurrency: int,
+    repeats: int,
+    max_seconds: float,
+    profile: Path | None = None,
+) -> list[AckRun]:
+    header(
+        f"ack latency on {database_kind(database)}: {requests} requests per phase, concurrency {concurrency}"
+    )
+    runs = []
+    for n in range(repeats):
+        run = await one_repeat(
+            database,
+            workdir,
+            requests=requests,
+            concurrency=concurrency,
+            max_seconds=max_seconds,
+            profile=profile,
+        )
+        runs.append(run)
+        print(f"   repeat {n + 1}/{repeats}: " + "; ".join(_brief(k, v) for k, v in run.figures.items()))
+    report_ack(runs)
+    return runs
+
+
+def _brief(key: tuple[str, str], latencies: Latencies) -> str:
+    return f"{key[0]} {key[1]} p99 {ms(latencies.p99)}"
+
+
+def report_ack(runs: list[AckRun]) -> None:
+    """Medians over the repeats, and the ratio of Confide's p99 to bare Bolt's."""
+    print(f"   medians over {len(runs)} repeat(s):")
+    print(
+        f"   {'target':<10} {'op':<6} {'p50':>10} {'p99':>10} {'req/s':>8} {'server CPU/req':>15} "
+        f"{'errors':>6}"
+    )
+    for operation in ("read", "write"):
+        for target in ("bare bolt", "confide"):
+            series = [r.figures[(target, operation)] for r in runs]
+            print(
+                f"   {target:<10} {operation:<6} {ms(median([s.p50 for s in series])):>10} "
+                f"{ms(median([s.p99 for s in series])):>10} {median([s.throughput for s in series]):>8.0f} "
+                f"{ms(median([s.cpu_per_request for s in series])):>15} {sum(s.errors for s in series):>6}"
+            )
+    for operation, goal in (("read", READ_GOAL), ("write", WRITE_GOAL)):
+        ratio = median(
+            [r.figures[("confide", operation)].p99 / r.figures[("bare bolt", operation)].p99 for r in runs]
+        )
+        verdict = "met" if ratio <= goal else "MISSED"
+        print(f"   {operation}: confide p99 / bare bolt p99 = {ratio:.2f} (goal <= {goal}) {verdict}")
+    print(f"   confide peak RSS after the reads: {median([r.confide_peak_mb for r in runs]):.0f} MB")
+    print(f"   audit chain intact after the writes: {'yes' if all(r.audit_intact for r in runs) else 'NO'}")

@@ -1,0 +1,210 @@
+"""What every benchmark shares: figures, fresh databases, subprocesses on 127.0.0.1, reports."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import shlex
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+
+ROOT = Path(__file__).resolve().parent.parent
+SIGNING_SECRET = "bench-signing-secret"
+BOT_TOKEN = "xoxb-bench-token"
+
+
+@dataclass(frozen=True)
+class Latencies:
+    """Client-side latencies of one load run, in seconds."""
+
+    samples: list[float]
+    wall: float
+    errors: int
+    server_cpu: float = float("nan")  # CPU seconds the server process spent on the phase
+
+    @property
+    def cpu_per_request(self) -> float:
+        return self.server_cpu / len(self.samples) if self.samples else float("nan")
+
+    def percentile(self, p: float) -> float:
+        if not self.samples:
+            return float("nan")
+        ordered = sorted(self.samples)
+        index = min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))
+        return ordered[index]
+
+    @property
+    def count(self) -> int:
+        return len(self.samples)
+
+    @property
+    def p50(self) -> float:
+        return self.percentile(50)
+
+    @property
+    def p99(self) -> float:
+        return self.percentile(99)
+
+    @property
+    def throughput(self) -> float:
+        return len(self.samples) / self.wall if self.wall > 0 else 0.0
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"
+
+
+def command_line() -> str:
+    """How this run was started, so every report can be reproduced."""
+    return "python -m bench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def load_average() -> str:
+    with contextlib.suppress(OSError):
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    return "unknown"
+
+
+def header(title: str) -> None:
+    print(f"== {title}")
+    print(f"   command: {command_line()}")
+    print(f"   load average (1/5/15 min): {load_average()}, cores: {os.cpu_count()}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_mb(pid: int) -> float:
+    """VmHWM: the process's peak resident set, in MB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
+    return int(match.group(1)) / 1024 if match else float("nan")
+
+
+# ---- databases ---------------------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def fresh_database(spec: str, workdir: Path, label: str) -> AsyncIterator[str]:
+    """A new, empty database for one measurement, removed afterwards.
+
+    `spec` is "sqlite" (a file under workdir) or a PostgreSQL server URL; on PostgreSQL a database named
+    `<name in the URL>_<label>_<random>` is created on that server and dropped at the end, so the URL's
+    own database is never touched.
+    """
+    if spec == "sqlite" or spec.startswith("sqlite:"):
+        path = workdir / f"{label}-{uuid.uuid4().hex[:8]}.db"
+        yield f"sqlite:///{path}"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        return
+    base, _, name = spec.rpartition("/")
+    fresh = re.sub(r"[^a-z0-9_]", "_", f"{name or 'confide'}_{label}_{uuid.uuid4().hex[:8]}".lower())
+    admin = base + "/postgres"
+    conn = await asyncpg.connect(admin.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await conn.execute(f'CREATE DATABASE "{fresh}"')
+    finally:
+        await conn.close()
+    try:
+        yield f"{base}/{fresh}"
+    finally:
+        conn = await asyncpg.connect(admin.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{fresh}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+
+def database_kind(spec: str) -> str:
+    return "SQLite" if spec == "sqlite" or spec.startswith("sqlite:") else "PostgreSQL"
+
+
+@contextlib.contextmanager
+def workdir() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="confide-bench-") as path:
+        yield Path(path)
+
+
+# ---- subprocesses ------------------------------------------------------------------------------
+
+
+class Server:
+    """A server subprocess on 127.0.0.1 that we started, stopped by its pid (never by name)."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], port: int, log: Path):
+        self.name = name
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = log
+        self._log_file = log.open("wb")
+        self.process = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    async def wait_ready(self, path: str = "/healthz", timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        async with aiohttp.ClientSession() as session:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"{self.name} exited early:\n{self.tail()}")
+                with contextlib.suppress(aiohttp.ClientError, OSError):
+                    async with session.get(self.url + path) as response:
+                        if response.status == 200:
+                            return
+                await asyncio.sleep(0.1)
+        raise RuntimeError(f"{self.name} not ready after {timeout:.0f}s:\n{self.tail()}")
+
+    def tail(self, lines: int = 30) -> str:
+        self._log_file.flush()
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+    async def stop(self, timeout: float = 15.0) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            while self.process.poll() is None and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait()
+        self._log_file.close()
+
+
+def python_module(module: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", module, *args]

@@ -1,0 +1,88 @@
+"""The benchmarks still run: each at a tiny size (figures are not checked; BENCHMARKS.md holds them)."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from bench import seed
+from bench.ack import bench_ack
+from bench.delivery import bench_delivery
+from bench.memory import bench_memory
+from bench.sweep import bench_sweep
+from tests.conftest import database_kinds
+from workflows.db import Database
+from workflows.tables import grants
+
+
+@pytest.fixture(params=database_kinds())
+def server(request: pytest.FixtureRequest) -> str:
+    """Where the benchmarks create their databases: SQLite files, or the test PostgreSQL server."""
+    return "sqlite" if request.param == "sqlite" else os.environ["TEST_DATABASE_URL"]
+
+
+async def test_ack_benchmark_measures_confide_and_bare_bolt(server: str, tmp_path: Path):
+    (run,) = await bench_ack(server, tmp_path, requests=12, concurrency=4, repeats=1, max_seconds=30)
+    for target in ("bare bolt", "confide"):
+        for operation in ("read", "write"):
+            latencies = run.figures[(target, operation)]
+            assert latencies.count == 12 and latencies.errors == 0, (target, operation)
+    assert run.confide_peak_mb > 0 and run.audit_intact
+
+
+async def test_memory_benchmark_reads_peak_rss_with_seeded_grants(server: str, tmp_path: Path):
+    peaks = await bench_memory(
+        server, tmp_path, grants=300, people=30, reads=20, concurrency=4, repeats=1, max_seconds=30
+    )
+    assert len(peaks) == 1 and peaks[0] > 0
+
+
+async def test_delivery_benchmark_delivers_every_message_once_in_order(server: str, tmp_path: Path):
+    (run,) = await bench_delivery(
+        server,
+        tmp_path,
+        messages=24,
+        limit=1000,
+        heavy_recipients=2,
+        heavy_share=0.5,
+        repeats=1,
+        max_seconds=30,
+        settings_overrides={},
+    )
+    assert (run.messages, run.duplicates, run.missing, run.out_of_order) == (24, 0, 0, 0)
+
+
+async def test_sweep_benchmark_seeds_growing_databases_and_times_a_sweep(
+    server: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    figures = await bench_sweep(server, tmp_path, sizes=[30, 60], due=6, people=10, repeats=1)
+    assert figures is not None and [f.grants for f in figures] == [30, 60]
+    assert all(f.due == 6 and f.first > 0 and f.second > 0 for f in figures)
+
+
+async def test_seeded_database_has_exactly_the_due_grants(tmp_path: Path):
+    at = datetime.fromisoformat("2027-03-01T09:00:00+00:00")
+    url = f"sqlite:///{tmp_path / 'seed.db'}"
+    await seed.seed(url, grants_total=500, due=30, people=40, at=at)
+    db = Database(url)
+    async with db.read() as conn:
+        expired = await conn.scalar(
+            sa.select(sa.func.count()).where(grants.c.status == "active", grants.c.expires_at <= at)
+        )
+        expiring = await conn.scalar(
+            sa.select(sa.func.count()).where(
+                grants.c.status == "active",
+                grants.c.expires_at > at,
+                grants.c.expires_at <= at + timedelta(days=1),
+            )
+        )
+        review = await conn.scalar(
+            sa.select(sa.func.count()).where(grants.c.status == "active", grants.c.review_due_at <= at)
+        )
+        total = await conn.scalar(sa.select(sa.func.count()).select_from(grants))
+    await db.dispose()
+    assert (expired, expiring, review, total) == (10, 10, 10, 500)
