@@ -106,7 +106,17 @@ class Deliverer:
 
     async def _deliver(self, message: OutgoingMessage) -> None:
         try:
-            posted = await self._send(message)
+            payload = render(message.kind, message.data)
+        except Exception:  # a row no renderer can turn into a message must not block its recipient
+            logger.exception(
+                "delivery abandoned id=%s kind=%s: the message cannot be rendered", message.id, message.kind
+            )
+            async with self.db.write() as conn:
+                await outbox.mark_abandoned(conn, message, self.clock(), "cannot be rendered")
+            self.metrics.observe_delivery("abandoned")
+            return
+        try:
+            posted = await self._send(message, payload)
         except SlackApiError as exc:
             error = str(exc.response.get("error", "unknown"))
             status = exc.response.status_code
@@ -140,8 +150,7 @@ class Deliverer:
             await outbox.mark_sent(conn, message, self.clock(), posted)
         self.metrics.observe_delivery("sent")
 
-    async def _send(self, message: OutgoingMessage) -> tuple[str, str] | None:
-        payload = render(message.kind, message.data)
+    async def _send(self, message: OutgoingMessage, payload: dict[str, Any]) -> tuple[str, str] | None:
         if message.op == "update" and message.card_key:
             async with self.db.read() as conn:
                 location = await outbox.card_location(conn, message.card_key, message.recipient)

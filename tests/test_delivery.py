@@ -97,3 +97,21 @@ async def test_a_commit_wakes_the_deliverer_without_waiting_for_its_poll(confide
     await asyncio.sleep(0.2)  # let the deliverer settle into its long wait
     await request(confide, "U0EMP01", "request customer-list 7d prompt")
     await confide.fake.wait_for(lambda: confide.fake.messages_to("U0OWNER01"), timeout=5)
+
+
+async def test_a_message_that_cannot_be_rendered_is_set_aside_and_the_queue_moves_on(
+    confide_factory: ConfideFactory,
+):
+    from workflows import outbox as outbox_workflow
+
+    confide = await confide_factory.start()
+    async with confide.db.write() as conn:  # an alert whose evidence lost its fields
+        await outbox_workflow.enqueue(
+            conn, recipient="U0OWNER01", kind="signal_alert", data={"broken": True}, now=confide.clock()
+        )
+    await request(confide, "U0EMP01", "request customer-list 7d after the broken one")
+    card = await confide.fake.wait_for(lambda: confide.fake.messages_to("U0OWNER01"))
+    assert "after the broken one" in card[0].text
+    async with confide.db.read() as conn:
+        errors = (await conn.execute(sa.select(outbox.c.last_error).order_by(outbox.c.id))).scalars().all()
+    assert errors[0] == "abandoned: cannot be rendered"
