@@ -84,7 +84,7 @@ async def deliver(db: Database, settings: Settings, ids: list[int]) -> set[int]:
     retries mean the same as in a running `serve`."""
     if not ids:
         return set()
-    deliverer = Deliverer(db, build_client(settings), utc_now)
+    deliverer = Deliverer(db, build_client(settings, retries=0), utc_now)
     deadline = time.monotonic() + DELIVERY_TIMEOUT_SECONDS
     while True:
         async with db.read() as conn:

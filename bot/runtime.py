@@ -45,7 +45,7 @@ class Runtime:
         self.metrics = Metrics()
         self.deliverer = Deliverer(
             self.db,
-            build_client(settings, retries=1),
+            build_client(settings, retries=0),  # the outbox retries; a client retry could outlive the lease
             utc_now,
             poll_seconds=delivery_poll_seconds,
             metrics=self.metrics,

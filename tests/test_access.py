@@ -348,3 +348,17 @@ async def test_extension_is_gated_by_a_new_agreement_version(confide_factory: Co
     refused = await request(second, "U0EMP01", "extend G-1 7d still forecasting")
     assert "I acknowledge" in str(refused) and "2026-07" in str(refused)
     assert len(await rows(second, access_requests)) == 1
+
+
+async def test_an_owner_removed_from_the_catalog_can_no_longer_decide(confide_factory: ConfideFactory):
+    first = await confide_factory.start(TWO_OWNERS)
+    fake = first.fake
+    await request(first, "U0EMP01", "request launch-plan 5d press")
+    card = (await fake.wait_for(lambda: fake.messages_to("U0OWNER02")))[0]
+    await confide_factory.stop(first)
+    second = await confide_factory.start(TWO_OWNERS.replace('"U0OWNER01", "U0OWNER02"', '"U0OWNER01"'))
+    await second.slack.click("U0OWNER02", "Approve", message=dm(card))
+    reply = await fake.wait_for(lambda: fake.calls_to("response_url"))
+    assert "no longer own" in reply[0]["text"]
+    [req] = await rows(second, access_requests)
+    assert req.status == "pending"

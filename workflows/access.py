@@ -392,6 +392,10 @@ async def _lock_pending_request(
     if info.status != "pending":
         by = f" by <@{info.decided_by}>" if info.decided_by else ""
         raise AlreadyDecided(f"Request R-{request_id} was already {info.status}{by}.")
+    secret = catalog.secret(info.secret_id)
+    still_owner = secret is not None and user_id in await resolve_principals(conn, secret.owners)
+    if not still_owner and not catalog.is_admin(user_id):  # the catalog changed since it was filed
+        raise NotAllowed(f"You no longer own this secret, so you cannot decide R-{request_id}.")
     return info
 
 
