@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -49,6 +50,10 @@ class Database:
             self.engine = create_async_engine(
                 self.url, pool_size=pool_size, max_overflow=pool_size, hide_parameters=True
             )
+        # SQLite has one writer at a time. This process's writers queue here, in order, rather than in
+        # SQLite's busy handler, whose growing sleeps made the slowest writes wait for seconds
+        # (BENCHMARKS.md). Other processes still meet the busy handler.
+        self._sqlite_writer = asyncio.Lock() if self.is_sqlite else None
         # Called after every committed write: the deliverer wakes here instead of polling.
         self.after_commit: list[Callable[[], None]] = []
 
@@ -56,7 +61,7 @@ class Database:
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """A read-write transaction; on SQLite it takes the write lock up front (BEGIN IMMEDIATE)
         so that two writers queue instead of failing on a lock upgrade."""
-        async with self.engine.connect() as conn:
+        async with self._writer_turn(), self.engine.connect() as conn:
             try:
                 async with conn.begin():
                     yield conn
@@ -66,6 +71,14 @@ class Database:
                 audit.discard_pending(conn)
         for callback in self.after_commit:
             callback()
+
+    @asynccontextmanager
+    async def _writer_turn(self) -> AsyncIterator[None]:
+        if self._sqlite_writer is None:
+            yield
+            return
+        async with self._sqlite_writer:
+            yield
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
