@@ -39,7 +39,6 @@ class SweepFigure:
     due: int
     first: float  # the sweep that finds the due work
     second: float  # the same instant again: nothing left to do
-    how: str
 
 
 @contextlib.asynccontextmanager
@@ -120,7 +119,7 @@ async def bench_sweep(
         async with fresh_database(database, workdir, f"sweep{size}") as template:
             seeded = await seed.seed(template, grants_total=size, due=due, people=min(people, size), at=at)
             print(f"   seeded {size} grants ({seeded.due} due) in {seeded.seconds:.1f} s")
-            timings, how = [], "in process"
+            timings = []
             for _ in range(repeats):
                 async with copy_of(template, workdir) as url:
                     timings.append(await time_sweep_in_process(url, catalog, at))
@@ -129,13 +128,12 @@ async def bench_sweep(
                 seeded.due,
                 median([t.first for t in timings]),
                 median([t.second for t in timings]),
-                how,
             )
             figures.append(figure)
             print(
                 f"   {size:>9} grants: sweep {figure.first * 1000:.0f} ms "
                 f"({timings[0].messages} messages queued, {timings[0].audit_entries} audit entries), "
-                f"again at the same instant {figure.second * 1000:.0f} ms ({how}, median of {repeats})"
+                f"again at the same instant {figure.second * 1000:.0f} ms (in process, median of {repeats})"
             )
     if len(figures) > 1:
         ratio = figures[-1].first / figures[0].first

@@ -31,7 +31,7 @@ def webhook_headers(settings: Settings) -> dict[str, str]:
 async def post_batch(client: httpx.AsyncClient, settings: Settings, entries: list[AuditEntry]) -> None:
     """One POST; raises httpx.HTTPError on anything but a 2xx."""
     assert settings.confide_audit_webhook_url is not None
-    body, _ = forwarding.encode(entries, settings.confide_audit_webhook_format)
+    body = forwarding.encode(entries, settings.confide_audit_webhook_format)
     response = await client.post(
         settings.confide_audit_webhook_url, content=body, headers=webhook_headers(settings)
     )

@@ -89,8 +89,8 @@ async def cursor(conn: AsyncConnection) -> int:
     ).scalar_one()
 
 
-def encode(entries: list[AuditEntry], fmt: str) -> tuple[bytes, str]:
-    """The POST body and its content type: a JSON array, or Splunk HEC's concatenated event objects."""
+def encode(entries: list[AuditEntry], fmt: str) -> bytes:
+    """The POST body (JSON either way): a JSON array, or Splunk HEC's concatenated event objects."""
     if fmt == "splunk-hec":
         events = [
             json.dumps(
@@ -100,7 +100,5 @@ def encode(entries: list[AuditEntry], fmt: str) -> tuple[bytes, str]:
             )
             for e in entries
         ]
-        return "\n".join(events).encode("utf-8"), "application/json"
-    return json.dumps([e.as_json() for e in entries], sort_keys=True, ensure_ascii=False).encode("utf-8"), (
-        "application/json"
-    )
+        return "\n".join(events).encode("utf-8")
+    return json.dumps([e.as_json() for e in entries], sort_keys=True, ensure_ascii=False).encode("utf-8")
