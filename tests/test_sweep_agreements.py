@@ -209,12 +209,12 @@ async def test_the_claim_searches_the_due_index(tmp_path):
         if statement.lstrip().startswith("UPDATE agreement_obligations") and " IN (SELECT " in statement:
             statements.append((statement, tuple(parameters)))
 
-    event.listen(db.engine.sync_engine, "before_cursor_execute", capture)
+    event.listen(db.sync_engine, "before_cursor_execute", capture)
     async with db.write() as conn:
         await run_sweep(conn, catalog, WEDNESDAY)
-    event.remove(db.engine.sync_engine, "before_cursor_execute", capture)
+    event.remove(db.sync_engine, "before_cursor_execute", capture)
     assert statements
-    async with db.engine.connect() as conn:
+    async with db.read() as conn:
         for statement, parameters in statements:
             plan = [
                 row[3] for row in await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)

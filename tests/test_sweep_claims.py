@@ -44,16 +44,16 @@ async def test_claims_search_the_due_indexes_instead_of_scanning(tmp_path):
         if statement.lstrip().upper().startswith("UPDATE") and " IN (SELECT " in statement:
             statements.append((statement, tuple(parameters)))
 
-    event.listen(db.engine.sync_engine, "before_cursor_execute", capture)
+    event.listen(db.sync_engine, "before_cursor_execute", capture)
     async with db.write() as conn:
         await run_sweep(conn, catalog, now)
-    event.remove(db.engine.sync_engine, "before_cursor_execute", capture)
+    event.remove(db.sync_engine, "before_cursor_execute", capture)
 
     claimed_tables = {
         table.name for table in (grants, access_requests) if any(table.name in s for s, _ in statements)
     }
     assert claimed_tables == {"grants", "access_requests"}
-    async with db.engine.connect() as conn:
+    async with db.read() as conn:
         for statement, parameters in statements:
             plan = [
                 row[3] for row in await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)

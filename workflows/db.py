@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -13,11 +14,16 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from workflows import audit
+from workflows.connection import Connection, InlineConnection
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# How long a SQLite writer waits for another process's write transaction before giving up.
+WRITE_LOCK_WAIT_SECONDS = 30.0
+# SQLite's own wait while opening the file (switching a new file to WAL takes a lock).
+CONNECT_BUSY_SECONDS = 30.0
 
 
 def async_url(database_url: str) -> str:
@@ -31,8 +37,19 @@ def async_url(database_url: str) -> str:
     return url
 
 
+def sqlite_url(database_url: str) -> str:
+    """The synchronous (pysqlite) form of a SQLite URL."""
+    url = database_url.strip()
+    return "sqlite:" + url.removeprefix("sqlite+aiosqlite:").removeprefix("sqlite+pysqlite:").removeprefix(
+        "sqlite:"
+    )
+
+
 class Database:
-    """An async engine plus the two kinds of transaction Confide uses.
+    """The engine plus the two kinds of transaction Confide uses, on SQLite or PostgreSQL.
+
+    SQLite runs inline on the event loop (`workflows.connection` says why); PostgreSQL runs through
+    SQLAlchemy's asyncio layer over asyncpg. Either way a workflow gets a `Connection`.
 
     `hide_parameters`: a database error's message would otherwise carry the statement's parameters
     (user text, receipt hashes) into whatever logs the exception.
@@ -41,36 +58,49 @@ class Database:
     def __init__(self, database_url: str, *, pool_size: int = 10):
         self.url = async_url(database_url)
         self.is_sqlite = self.url.startswith("sqlite")
+        self.async_engine: AsyncEngine | None = None
         if self.is_sqlite:
-            self.engine: AsyncEngine = create_async_engine(
-                self.url, connect_args={"timeout": 30}, hide_parameters=True
+            # No pool limit: a checkout that waited for a free connection would block the event loop.
+            self.sync_engine = sa.create_engine(
+                sqlite_url(database_url),
+                poolclass=sa.pool.QueuePool,
+                pool_size=pool_size,
+                max_overflow=-1,
+                connect_args={"timeout": CONNECT_BUSY_SECONDS},
+                hide_parameters=True,
             )
-            _configure_sqlite(self.engine)
+            _configure_sqlite(self.sync_engine)
         else:
-            self.engine = create_async_engine(
+            self.async_engine = create_async_engine(
                 self.url, pool_size=pool_size, max_overflow=pool_size, hide_parameters=True
             )
+            self.sync_engine = self.async_engine.sync_engine
         # SQLite has one writer at a time. This process's writers queue here, in order, rather than in
         # SQLite's busy handler, whose growing sleeps made the slowest writes wait for seconds
-        # (BENCHMARKS.md). Other processes still meet the busy handler.
+        # (BENCHMARKS.md). Writers of other processes are waited for in `_begin_sqlite_write`.
         self._sqlite_writer = asyncio.Lock() if self.is_sqlite else None
         # Called after every committed write: the deliverer wakes here instead of polling.
         self.after_commit: list[Callable[[], None]] = []
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
+    async def write(self) -> AsyncIterator[Connection]:
         """A read-write transaction; on SQLite it takes the write lock up front (BEGIN IMMEDIATE)
         so that two writers queue instead of failing on a lock upgrade."""
-        async with self._writer_turn(), self.engine.connect() as conn:
+        async with self._writer_turn(), self._transaction(read_only=False) as conn:
             try:
-                async with conn.begin():
-                    yield conn
-                    if conn.in_transaction():  # not rolled back on purpose (a dry run)
-                        await audit.append_pending(conn)
+                yield conn
+                if conn.in_transaction():  # not rolled back on purpose (a dry run)
+                    await audit.append_pending(conn)
             finally:
                 audit.discard_pending(conn)
         for callback in self.after_commit:
             callback()
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[Connection]:
+        """A read-only transaction: a consistent snapshot that blocks no writer."""
+        async with self._transaction(read_only=True) as conn:
+            yield conn
 
     @asynccontextmanager
     async def _writer_turn(self) -> AsyncIterator[None]:
@@ -81,22 +111,40 @@ class Database:
             yield
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A read-only transaction: a consistent snapshot that blocks no writer."""
-        async with self.engine.connect() as conn:
-            conn = await conn.execution_options(confide_read_only=True)
-            async with conn.begin():
-                yield conn
+    async def _transaction(self, *, read_only: bool) -> AsyncIterator[Connection]:
+        if self.async_engine is not None:
+            async with self.async_engine.connect() as async_conn:
+                if read_only:
+                    async_conn = await async_conn.execution_options(confide_read_only=True)
+                async with async_conn.begin():
+                    yield async_conn
+            return
+        with self.sync_engine.connect() as sync_conn:
+            if read_only:
+                transaction = sync_conn.execution_options(confide_read_only=True).begin()
+            else:
+                transaction = await _begin_sqlite_write(sync_conn)
+            with transaction:
+                yield InlineConnection(sync_conn)
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[Connection]:
+        """A connection outside any transaction of ours (migrations run their own)."""
+        if self.async_engine is not None:
+            async with self.async_engine.connect() as async_conn:
+                yield async_conn
+            return
+        with self.sync_engine.connect() as sync_conn:
+            yield InlineConnection(sync_conn)
 
     async def migrate(self) -> None:
         """Apply every Alembic revision not yet applied."""
-        async with self.engine.connect() as conn:
-            await conn.run_sync(_upgrade)
-            await conn.commit()
+        async with self._connection() as conn:
+            await conn.run_sync(_upgrade, self.is_sqlite)
 
     async def migration_state(self) -> tuple[set[str], set[str]]:
         """(applied revisions, revisions the code expects)."""
-        async with self.engine.connect() as conn:
+        async with self._connection() as conn:
             applied = await conn.run_sync(lambda c: set(MigrationContext.configure(c).get_current_heads()))
         expected = set(ScriptDirectory.from_config(alembic_config()).get_heads())
         return applied, expected
@@ -106,7 +154,29 @@ class Database:
         return applied == expected
 
     async def dispose(self) -> None:
-        await self.engine.dispose()
+        if self.async_engine is not None:
+            await self.async_engine.dispose()
+        else:
+            self.sync_engine.dispose()
+
+
+async def _begin_sqlite_write(sync_conn: sa.Connection) -> sa.RootTransaction:
+    """BEGIN IMMEDIATE, waiting with asyncio.sleep while another process holds SQLite's write lock
+    (the connection's busy timeout is 0, so SQLite answers at once instead of blocking the loop)."""
+    deadline = time.monotonic() + WRITE_LOCK_WAIT_SECONDS
+    delay = 0.001
+    while True:
+        try:
+            return sync_conn.begin()
+        except sa.exc.OperationalError as error:
+            if not _is_busy(error) or time.monotonic() > deadline:
+                raise
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
+def _is_busy(error: sa.exc.OperationalError) -> bool:
+    return getattr(error.orig, "sqlite_errorname", "") in {"SQLITE_BUSY", "SQLITE_LOCKED"}
 
 
 def alembic_config(connection: sa.Connection | None = None) -> Config:
@@ -117,24 +187,37 @@ def alembic_config(connection: sa.Connection | None = None) -> Config:
     return config
 
 
-def _upgrade(connection: sa.Connection) -> None:
-    command.upgrade(alembic_config(connection), "heads")
+def _upgrade(connection: sa.Connection, is_sqlite: bool) -> None:
+    # Start-up, not a request: here waiting in SQLite's busy handler (for another replica migrating
+    # at the same moment) is what we want.
+    # (The PRAGMA goes to the driver: through SQLAlchemy it would begin a transaction first.)
+    driver = connection.connection.driver_connection
+    if is_sqlite:
+        driver.execute(f"PRAGMA busy_timeout={int(WRITE_LOCK_WAIT_SECONDS * 1000)}")
+    try:
+        command.upgrade(alembic_config(connection), "heads")
+        connection.commit()
+    finally:
+        if is_sqlite:
+            driver.execute("PRAGMA busy_timeout=0")
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _configure_sqlite(engine: sa.Engine) -> None:
     # pysqlite's own transaction handling is replaced by explicit BEGINs, as SQLAlchemy documents,
     # so that writers can take the lock at BEGIN (IMMEDIATE) and readers never do.
-    @event.listens_for(engine.sync_engine, "connect")
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA journal_mode=WAL")  # may wait (connect timeout) while the file is new
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # From here on SQLite never waits for a lock: the connection is used on the event loop, and
+        # readers in WAL mode never need to; writers wait in `_begin_sqlite_write`.
+        cursor.execute("PRAGMA busy_timeout=0")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
         read_only = conn.get_execution_options().get("confide_read_only", False)
         conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
