@@ -1,0 +1,86 @@
+"""SQLite runs on the event loop: another process's write lock must be waited for without blocking it."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from workflows import db as db_module
+from workflows.db import Database
+from workflows.tables import processed_events
+
+AT = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+
+
+async def test_a_writer_waits_for_another_process_without_blocking_the_loop(tmp_path: Path) -> None:
+    path = tmp_path / "confide.db"
+    db = Database(f"sqlite:///{path}")
+    await db.migrate()
+    other_process = sqlite3.connect(path, isolation_level=None)
+    other_process.execute("BEGIN IMMEDIATE")  # another replica (or the CLI) is writing
+
+    async def write_one() -> None:
+        async with db.write() as conn:
+            await conn.execute(processed_events.insert().values(event_id="E1", at=AT))
+
+    writer = asyncio.create_task(write_one())
+    ticks = 0
+    for _ in range(20):  # the loop keeps turning while the writer waits
+        await asyncio.sleep(0.005)
+        ticks += 1
+    assert not writer.done()
+    async with db.read() as conn:  # and readers are not held up by the other process's lock
+        assert (
+            await conn.execute(sa.select(sa.func.count()).select_from(processed_events))
+        ).scalar_one() == 0
+
+    other_process.execute("COMMIT")
+    await asyncio.wait_for(writer, timeout=10)
+    assert ticks == 20
+    async with db.read() as conn:
+        assert (await conn.execute(sa.select(processed_events.c.event_id))).scalars().all() == ["E1"]
+    other_process.close()
+    await db.dispose()
+
+
+async def test_a_writer_gives_up_when_the_lock_is_never_released(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(db_module, "WRITE_LOCK_WAIT_SECONDS", 0.05)
+    path = tmp_path / "confide.db"
+    db = Database(f"sqlite:///{path}")
+    await db.migrate()
+    other_process = sqlite3.connect(path, isolation_level=None)
+    other_process.execute("BEGIN IMMEDIATE")
+    with pytest.raises(sa.exc.OperationalError, match="locked"):
+        async with db.write() as conn:
+            await conn.execute(processed_events.insert().values(event_id="E1", at=AT))
+    other_process.execute("ROLLBACK")
+    other_process.close()
+    async with db.read() as conn:
+        assert (
+            await conn.execute(sa.select(sa.func.count()).select_from(processed_events))
+        ).scalar_one() == 0
+    await db.dispose()
+
+
+async def test_a_dry_run_rolls_back_and_a_failed_block_leaves_nothing(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'confide.db'}")
+    await db.migrate()
+    async with db.write() as conn:
+        await conn.execute(processed_events.insert().values(event_id="E1", at=AT))
+        await conn.rollback()
+    with pytest.raises(RuntimeError):
+        async with db.write() as conn:
+            await conn.execute(processed_events.insert().values(event_id="E2", at=AT))
+            raise RuntimeError("the workflow failed")
+    async with db.read() as conn:
+        assert (
+            await conn.execute(sa.select(sa.func.count()).select_from(processed_events))
+        ).scalar_one() == 0
+    await db.dispose()
