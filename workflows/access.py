@@ -344,17 +344,40 @@ async def _file_request(
     return info
 
 
+# Statements run on every request are built once: building one costs more than running it on SQLite.
+_REQUEST_BY_ID = sa.select(access_requests).where(access_requests.c.id == sa.bindparam("request_id"))
+_PENDING_REQUESTS_OF = (
+    sa.select(access_requests)
+    .where(access_requests.c.requester == sa.bindparam("user_id"), access_requests.c.status == "pending")
+    .order_by(access_requests.c.id)
+)
+_APPROVERS_OF_REQUESTS = (
+    sa.select(request_approvers)
+    .where(request_approvers.c.request_id.in_(sa.bindparam("request_ids", expanding=True)))
+    .order_by(request_approvers.c.request_id, request_approvers.c.approved_at, request_approvers.c.user_id)
+)
+
+
 async def get_request(conn: AsyncConnection, catalog: Catalog, request_id: int) -> RequestInfo:
-    row = (await conn.execute(sa.select(access_requests).where(access_requests.c.id == request_id))).first()
+    row = (await conn.execute(_REQUEST_BY_ID, {"request_id": request_id})).first()
     if row is None:
         raise NotFound(f"Request R-{request_id} does not exist.")
-    approver_rows = (
-        await conn.execute(
-            sa.select(request_approvers)
-            .where(request_approvers.c.request_id == request_id)
-            .order_by(request_approvers.c.approved_at, request_approvers.c.user_id)
-        )
-    ).all()
+    return (await _requests_with_approvers(conn, catalog, [row]))[0]
+
+
+async def _requests_with_approvers(
+    conn: AsyncConnection, catalog: Catalog, rows: list[sa.Row[Any]]
+) -> list[RequestInfo]:
+    """Request rows as RequestInfo, their approvers read in one statement."""
+    if not rows:
+        return []
+    approvers: dict[int, list[sa.Row[Any]]] = {row.id: [] for row in rows}
+    for approver in await conn.execute(_APPROVERS_OF_REQUESTS, {"request_ids": list(approvers)}):
+        approvers[approver.request_id].append(approver)
+    return [_request_info(catalog, row, approvers[row.id]) for row in rows]
+
+
+def _request_info(catalog: Catalog, row: sa.Row[Any], approver_rows: list[sa.Row[Any]]) -> RequestInfo:
     secret = catalog.secret(row.secret_id)
     return RequestInfo(
         id=row.id,
@@ -653,28 +676,25 @@ async def _active_grant(
     return grant_from_row(row) if row else None
 
 
-async def active_grants_of(conn: AsyncConnection, user_id: str, now: datetime) -> list[GrantInfo]:
-    rows = await conn.execute(
-        sa.select(grants)
-        .where(grants.c.grantee == user_id, grants.c.status == "active", grants.c.expires_at > now)
-        .order_by(grants.c.expires_at)
+_ACTIVE_GRANTS_OF = (
+    sa.select(grants)
+    .where(
+        grants.c.grantee == sa.bindparam("user_id"),
+        grants.c.status == "active",
+        grants.c.expires_at > sa.bindparam("now"),
     )
+    .order_by(grants.c.expires_at)
+)
+
+
+async def active_grants_of(conn: AsyncConnection, user_id: str, now: datetime) -> list[GrantInfo]:
+    rows = await conn.execute(_ACTIVE_GRANTS_OF, {"user_id": user_id, "now": now})
     return [grant_from_row(r) for r in rows]
 
 
 async def pending_requests_of(conn: AsyncConnection, catalog: Catalog, user_id: str) -> list[RequestInfo]:
-    ids = (
-        (
-            await conn.execute(
-                sa.select(access_requests.c.id)
-                .where(access_requests.c.requester == user_id, access_requests.c.status == "pending")
-                .order_by(access_requests.c.id)
-            )
-        )
-        .scalars()
-        .all()
-    )
-    return [await get_request(conn, catalog, i) for i in ids]
+    rows = (await conn.execute(_PENDING_REQUESTS_OF, {"user_id": user_id})).all()
+    return await _requests_with_approvers(conn, catalog, rows)
 
 
 async def list_secrets(
