@@ -31,8 +31,7 @@ def build_web_app(bolt: AsyncApp, db: Database, metrics: Metrics | None = None) 
         kind = request_kind(bolt_request.body) if response.status != 401 else "unverified"
         outcome = "ok" if response.status < 400 else str(response.status)
         metrics.observe_request(kind, outcome, time.perf_counter() - started)
-        # DEBUG: /metrics already counts every request; a line per request costs as much as its query.
-        logger.debug("slack request kind=%s status=%s", kind, response.status)
+        logger.info("slack request kind=%s status=%s", kind, response.status)
         return response
 
     async def healthz(_request: web.Request) -> web.Response:

@@ -180,6 +180,13 @@ async def check_requirements(
         raise training.TrainingOwed(secret, untrained)
 
 
+_PENDING_REQUEST_FOR = sa.select(access_requests.c.id).where(
+    access_requests.c.requester == sa.bindparam("user_id"),
+    access_requests.c.secret_id == sa.bindparam("secret_id"),
+    access_requests.c.status == "pending",
+)
+
+
 async def request_access(
     conn: AsyncConnection,
     catalog: Catalog,
@@ -207,13 +214,7 @@ async def request_access(
             f"To keep it longer, use `/access extend G-{active.id} <justification>`."
         )
     pending = (
-        await conn.execute(
-            sa.select(access_requests.c.id).where(
-                access_requests.c.requester == requester,
-                access_requests.c.secret_id == secret.id,
-                access_requests.c.status == "pending",
-            )
-        )
+        await conn.execute(_PENDING_REQUEST_FOR, {"user_id": requester, "secret_id": secret.id})
     ).scalar()
     if pending is not None:
         raise InvalidInput(f"You already have a pending request for *{secret.name}* (R-{pending}).")
@@ -230,15 +231,14 @@ async def request_access(
     )
 
 
+_DECLASSIFIED = sa.select(secret_reviews.c.declassified_at, secret_reviews.c.declassified_by).where(
+    secret_reviews.c.secret_id == sa.bindparam("secret_id"), secret_reviews.c.declassified_at.is_not(None)
+)
+
+
 async def _refuse_declassified(conn: AsyncConnection, secret: Secret) -> None:
     """A secret its owners declassified in a classification review is no longer granted."""
-    row = (
-        await conn.execute(
-            sa.select(secret_reviews.c.declassified_at, secret_reviews.c.declassified_by).where(
-                secret_reviews.c.secret_id == secret.id, secret_reviews.c.declassified_at.is_not(None)
-            )
-        )
-    ).first()
+    row = (await conn.execute(_DECLASSIFIED, {"secret_id": secret.id})).first()
     if row is not None:
         raise InvalidInput(
             f"*{secret.name}* was declassified by <@{row.declassified_by}> on "
@@ -284,6 +284,9 @@ async def request_extension(
     )
 
 
+_INSERT_REQUEST = access_requests.insert().returning(access_requests.c.id)
+
+
 async def _file_request(
     conn: AsyncConnection,
     catalog: Catalog,
@@ -300,29 +303,46 @@ async def _file_request(
     if not approvers:
         raise NotAllowed(f"Nobody can approve requests for *{secret.name}* right now; please tell an admin.")
     schedule = catalog.schedule
+    approvals_needed = min(secret.approvals, len(approvers))
     request_id = (
         await conn.execute(
-            access_requests.insert()
-            .values(
-                kind=kind,
-                grant_id=grant_id,
-                secret_id=secret.id,
-                requester=requester,
-                duration_hours=hours,
-                justification=justification,
-                approvals_needed=min(secret.approvals, len(approvers)),
-                status="pending",
-                created_at=now,
-                remind_at=now + timedelta(hours=schedule.request_reminder_hours),
-                expires_at=now + timedelta(hours=schedule.request_expiry_hours),
-            )
-            .returning(access_requests.c.id)
+            _INSERT_REQUEST,
+            {
+                "kind": kind,
+                "grant_id": grant_id,
+                "secret_id": secret.id,
+                "requester": requester,
+                "duration_hours": hours,
+                "justification": justification,
+                "approvals_needed": approvals_needed,
+                "status": "pending",
+                "created_at": now,
+                "remind_at": now + timedelta(hours=schedule.request_reminder_hours),
+                "expires_at": now + timedelta(hours=schedule.request_expiry_hours),
+            },
         )
     ).scalar_one()
     await conn.execute(
         request_approvers.insert(), [{"request_id": request_id, "user_id": a} for a in approvers]
     )
-    info = await get_request(conn, catalog, request_id)
+    # What was just written, rather than read back.
+    info = RequestInfo(
+        id=request_id,
+        kind=kind,
+        secret_id=secret.id,
+        secret_name=secret.name,
+        requester=requester,
+        duration_hours=hours,
+        justification=justification,
+        status="pending",
+        approvals_needed=approvals_needed,
+        approved_by=[],
+        approvers=sorted(approvers),
+        decided_by=None,
+        reason=None,
+        created_at=now,
+        grant_id=grant_id,
+    )
     await audit.record(
         conn,
         at=now,
@@ -660,18 +680,19 @@ async def record_grant_end(
     )
 
 
+_ACTIVE_GRANT = sa.select(grants).where(
+    grants.c.grantee == sa.bindparam("user_id"),
+    grants.c.secret_id == sa.bindparam("secret_id"),
+    grants.c.status == "active",
+    grants.c.expires_at > sa.bindparam("now"),
+)
+
+
 async def _active_grant(
     conn: AsyncConnection, user_id: str, secret_id: str, now: datetime
 ) -> GrantInfo | None:
     row = (
-        await conn.execute(
-            sa.select(grants).where(
-                grants.c.grantee == user_id,
-                grants.c.secret_id == secret_id,
-                grants.c.status == "active",
-                grants.c.expires_at > now,
-            )
-        )
+        await conn.execute(_ACTIVE_GRANT, {"user_id": user_id, "secret_id": secret_id, "now": now})
     ).first()
     return grant_from_row(row) if row else None
 

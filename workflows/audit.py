@@ -91,34 +91,30 @@ def discard_pending(conn: AsyncConnection) -> None:
     conn.info.pop(PENDING, None)
 
 
+# Built once: every write transaction appends.
+_LOCK_HEAD = sa.select(audit_head.c.last_hash).where(audit_head.c.id == 1).with_for_update()
+_INSERT_ENTRY = audit_log.insert().returning(audit_log.c.id)
+_SET_ENTRY_HASH = (
+    audit_log.update().where(audit_log.c.id == sa.bindparam("entry_id")).values(hash=sa.bindparam("hash"))
+)
+_SET_HEAD = audit_head.update().where(audit_head.c.id == 1).values(last_hash=sa.bindparam("last_hash"))
+
+
 async def append_pending(conn: AsyncConnection) -> None:
     """Append the transaction's entries to the chain, in the order they were recorded."""
     pending = conn.info.pop(PENDING, None)
     if not pending:
         return
     # Locking the head row orders appends across processes (SQLite already serialises writers).
-    prev_hash = (
-        await conn.execute(sa.select(audit_head.c.last_hash).where(audit_head.c.id == 1).with_for_update())
-    ).scalar_one()
+    prev_hash = (await conn.execute(_LOCK_HEAD)).scalar_one()
     for at, actor, action, subject, details_json in pending:
+        entry = {"at": at, "actor": actor, "action": action, "subject": subject, "details": details_json}
         entry_id = (
-            await conn.execute(
-                audit_log.insert()
-                .values(
-                    at=at,
-                    actor=actor,
-                    action=action,
-                    subject=subject,
-                    details=details_json,
-                    prev_hash=prev_hash,
-                    hash="",
-                )
-                .returning(audit_log.c.id)
-            )
+            await conn.execute(_INSERT_ENTRY, {**entry, "prev_hash": prev_hash, "hash": ""})
         ).scalar_one()
         prev_hash = entry_hash(prev_hash, entry_id, at, actor, action, subject, details_json)
-        await conn.execute(audit_log.update().where(audit_log.c.id == entry_id).values(hash=prev_hash))
-    await conn.execute(audit_head.update().where(audit_head.c.id == 1).values(last_hash=prev_hash))
+        await conn.execute(_SET_ENTRY_HASH, {"entry_id": entry_id, "hash": prev_hash})
+    await conn.execute(_SET_HEAD, {"last_hash": prev_hash})
 
 
 async def lock_chain(conn: AsyncConnection) -> None:

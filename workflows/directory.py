@@ -81,14 +81,17 @@ async def active_members(conn: AsyncConnection) -> list[Member]:
     return [_member(r) for r in rows]
 
 
+# Built once: it runs on every access request.
+_DEACTIVATED_AMONG = sa.select(members.c.user_id).where(
+    members.c.user_id.in_(sa.bindparam("user_ids", expanding=True)), members.c.deleted
+)
+
+
 async def deactivated(conn: AsyncConnection, user_ids: Iterable[str]) -> set[str]:
     ids = list(set(user_ids))
     if not ids:
         return set()
-    rows = await conn.execute(
-        sa.select(members.c.user_id).where(members.c.user_id.in_(ids), members.c.deleted)
-    )
-    return set(rows.scalars())
+    return set((await conn.execute(_DEACTIVATED_AMONG, {"user_ids": ids})).scalars())
 
 
 async def replace_group_members(conn: AsyncConnection, group_id: str, user_ids: Iterable[str]) -> None:

@@ -135,19 +135,24 @@ async def get_alert(conn: AsyncConnection, alert_id: int) -> Alert:
     )
 
 
+# Built once: it runs on every access request.
+_RECENT_REQUESTS_OF = (
+    sa.select(access_requests.c.id, access_requests.c.secret_id, access_requests.c.created_at)
+    .where(
+        access_requests.c.requester == sa.bindparam("user_id"),
+        access_requests.c.created_at > sa.bindparam("since"),
+    )
+    .order_by(access_requests.c.id)
+)
+
+
 async def after_request(
     conn: AsyncConnection, catalog: Catalog, now: datetime, *, requester: str, secret_id: str
 ) -> None:
     """Burst of requests; restricted secrets requested outside the requester's working hours."""
     settings = catalog.signals
     since = now - timedelta(hours=settings.burst_hours)
-    rows = (
-        await conn.execute(
-            sa.select(access_requests.c.id, access_requests.c.secret_id, access_requests.c.created_at)
-            .where(access_requests.c.requester == requester, access_requests.c.created_at > since)
-            .order_by(access_requests.c.id)
-        )
-    ).all()
+    rows = (await conn.execute(_RECENT_REQUESTS_OF, {"user_id": requester, "since": since})).all()
     distinct = sorted({r.secret_id for r in rows})
     if len(distinct) >= settings.burst_secrets:
         await raise_alert(
