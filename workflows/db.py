@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -168,15 +169,16 @@ async def _begin_sqlite_write(sync_conn: sa.Connection) -> sa.RootTransaction:
     while True:
         try:
             return sync_conn.begin()
-        except sa.exc.OperationalError as error:
+        except (sa.exc.OperationalError, sqlite3.OperationalError) as error:
             if not _is_busy(error) or time.monotonic() > deadline:
                 raise
         await asyncio.sleep(delay)
         delay = min(delay * 2, 0.05)
 
 
-def _is_busy(error: sa.exc.OperationalError) -> bool:
-    return getattr(error.orig, "sqlite_errorname", "") in {"SQLITE_BUSY", "SQLITE_LOCKED"}
+def _is_busy(error: Exception) -> bool:
+    driver_error = getattr(error, "orig", error)  # SQLAlchemy's wrapper, or the driver's own error
+    return getattr(driver_error, "sqlite_errorname", "") in {"SQLITE_BUSY", "SQLITE_LOCKED"}
 
 
 def alembic_config(connection: sa.Connection | None = None) -> Config:
@@ -220,4 +222,5 @@ def _configure_sqlite(engine: sa.Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
         read_only = conn.get_execution_options().get("confide_read_only", False)
-        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        # Straight to the driver: through exec_driver_sql a BEGIN costs as much as a query.
+        conn.connection.driver_connection.execute("BEGIN" if read_only else "BEGIN IMMEDIATE")
