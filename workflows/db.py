@@ -114,18 +114,18 @@ class Database:
     @asynccontextmanager
     async def _transaction(self, *, read_only: bool) -> AsyncIterator[Connection]:
         if self.async_engine is not None:
-            async with self.async_engine.connect() as async_conn:
-                if read_only:
-                    async_conn = await async_conn.execution_options(confide_read_only=True)
-                async with async_conn.begin():
-                    yield async_conn
+            async with self.async_engine.connect() as async_conn, async_conn.begin():
+                yield async_conn
             return
         with self.sync_engine.connect() as sync_conn:
+            driver = sync_conn.connection.driver_connection
             if read_only:
-                transaction = sync_conn.execution_options(confide_read_only=True).begin()
+                driver.execute("BEGIN")
             else:
-                transaction = await _begin_sqlite_write(sync_conn)
-            with transaction:
+                await _begin_sqlite_write(driver)
+            # SQLAlchemy's own begin emits nothing on pysqlite (isolation_level None); it only keeps
+            # the books, and its commit or rollback ends the transaction begun above.
+            with sync_conn.begin():
                 yield InlineConnection(sync_conn)
 
     @asynccontextmanager
@@ -161,24 +161,27 @@ class Database:
             self.sync_engine.dispose()
 
 
-async def _begin_sqlite_write(sync_conn: sa.Connection) -> sa.RootTransaction:
+async def _begin_sqlite_write(driver: sqlite3.Connection) -> None:
     """BEGIN IMMEDIATE, waiting with asyncio.sleep while another process holds SQLite's write lock
-    (the connection's busy timeout is 0, so SQLite answers at once instead of blocking the loop)."""
+    (the connection's busy timeout is 0, so SQLite answers at once instead of blocking the loop).
+
+    BEGIN goes straight to the driver rather than through a SQLAlchemy "begin" event: any engine
+    event makes SQLAlchemy dispatch events around every statement, a tenth of a statement's cost."""
     deadline = time.monotonic() + WRITE_LOCK_WAIT_SECONDS
     delay = 0.001
     while True:
         try:
-            return sync_conn.begin()
-        except (sa.exc.OperationalError, sqlite3.OperationalError) as error:
+            driver.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as error:
             if not _is_busy(error) or time.monotonic() > deadline:
                 raise
         await asyncio.sleep(delay)
         delay = min(delay * 2, 0.05)
 
 
-def _is_busy(error: Exception) -> bool:
-    driver_error = getattr(error, "orig", error)  # SQLAlchemy's wrapper, or the driver's own error
-    return getattr(driver_error, "sqlite_errorname", "") in {"SQLITE_BUSY", "SQLITE_LOCKED"}
+def _is_busy(error: sqlite3.OperationalError) -> bool:
+    return getattr(error, "sqlite_errorname", "") in {"SQLITE_BUSY", "SQLITE_LOCKED"}
 
 
 def alembic_config(connection: sa.Connection | None = None) -> Config:
@@ -190,13 +193,14 @@ def alembic_config(connection: sa.Connection | None = None) -> Config:
 
 
 def _upgrade(connection: sa.Connection, is_sqlite: bool) -> None:
-    # Start-up, not a request: here waiting in SQLite's busy handler (for another replica migrating
-    # at the same moment) is what we want.
-    # (The PRAGMA goes to the driver: through SQLAlchemy it would begin a transaction first.)
     driver = connection.connection.driver_connection
     if is_sqlite:
+        # Start-up, not a request: here waiting in SQLite's busy handler (for another replica
+        # migrating at the same moment) is what we want. A run commits whole or not at all.
         driver.execute(f"PRAGMA busy_timeout={int(WRITE_LOCK_WAIT_SECONDS * 1000)}")
     try:
+        if is_sqlite:
+            driver.execute("BEGIN IMMEDIATE")
         command.upgrade(alembic_config(connection), "heads")
         connection.commit()
     finally:
@@ -205,8 +209,8 @@ def _upgrade(connection: sa.Connection, is_sqlite: bool) -> None:
 
 
 def _configure_sqlite(engine: sa.Engine) -> None:
-    # pysqlite's own transaction handling is replaced by explicit BEGINs, as SQLAlchemy documents,
-    # so that writers can take the lock at BEGIN (IMMEDIATE) and readers never do.
+    # pysqlite's own transaction handling is replaced by explicit BEGINs (Database._transaction), as
+    # SQLAlchemy documents, so that writers take the lock at BEGIN (IMMEDIATE) and readers never do.
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
         dbapi_connection.isolation_level = None
@@ -218,9 +222,3 @@ def _configure_sqlite(engine: sa.Engine) -> None:
         # readers in WAL mode never need to; writers wait in `_begin_sqlite_write`.
         cursor.execute("PRAGMA busy_timeout=0")
         cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: sa.Connection) -> None:
-        read_only = conn.get_execution_options().get("confide_read_only", False)
-        # Straight to the driver: through exec_driver_sql a BEGIN costs as much as a query.
-        conn.connection.driver_connection.execute("BEGIN" if read_only else "BEGIN IMMEDIATE")
