@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -364,37 +365,42 @@ async def _file_request(
     return info
 
 
+def _requests_with_approvers_where(*criteria: Any) -> sa.Select[Any]:
+    """Requests with one row per approver (approved first), so a request reads in one statement."""
+    return (
+        sa.select(
+            access_requests,
+            request_approvers.c.user_id.label("approver"),
+            request_approvers.c.approved_at.label("approver_approved_at"),
+        )
+        .join(request_approvers, request_approvers.c.request_id == access_requests.c.id, isouter=True)
+        .where(*criteria)
+        .order_by(access_requests.c.id, request_approvers.c.approved_at, request_approvers.c.user_id)
+    )
+
+
 # Statements run on every request are built once: building one costs more than running it on SQLite.
-_REQUEST_BY_ID = sa.select(access_requests).where(access_requests.c.id == sa.bindparam("request_id"))
-_PENDING_REQUESTS_OF = (
-    sa.select(access_requests)
-    .where(access_requests.c.requester == sa.bindparam("user_id"), access_requests.c.status == "pending")
-    .order_by(access_requests.c.id)
-)
-_APPROVERS_OF_REQUESTS = (
-    sa.select(request_approvers)
-    .where(request_approvers.c.request_id.in_(sa.bindparam("request_ids", expanding=True)))
-    .order_by(request_approvers.c.request_id, request_approvers.c.approved_at, request_approvers.c.user_id)
+_REQUEST_BY_ID = _requests_with_approvers_where(access_requests.c.id == sa.bindparam("request_id"))
+_PENDING_REQUESTS_OF = _requests_with_approvers_where(
+    access_requests.c.requester == sa.bindparam("user_id"), access_requests.c.status == "pending"
 )
 
 
 async def get_request(conn: AsyncConnection, catalog: Catalog, request_id: int) -> RequestInfo:
-    row = (await conn.execute(_REQUEST_BY_ID, {"request_id": request_id})).first()
-    if row is None:
+    found = _requests_from_rows(catalog, await conn.execute(_REQUEST_BY_ID, {"request_id": request_id}))
+    if not found:
         raise NotFound(f"Request R-{request_id} does not exist.")
-    return (await _requests_with_approvers(conn, catalog, [row]))[0]
+    return found[0]
 
 
-async def _requests_with_approvers(
-    conn: AsyncConnection, catalog: Catalog, rows: list[sa.Row[Any]]
-) -> list[RequestInfo]:
-    """Request rows as RequestInfo, their approvers read in one statement."""
-    if not rows:
-        return []
-    approvers: dict[int, list[sa.Row[Any]]] = {row.id: [] for row in rows}
-    for approver in await conn.execute(_APPROVERS_OF_REQUESTS, {"request_ids": list(approvers)}):
-        approvers[approver.request_id].append(approver)
-    return [_request_info(catalog, row, approvers[row.id]) for row in rows]
+def _requests_from_rows(catalog: Catalog, rows: Iterable[sa.Row[Any]]) -> list[RequestInfo]:
+    """Folds the rows of `_requests_with_approvers_where` into one RequestInfo per request."""
+    grouped: dict[int, tuple[sa.Row[Any], list[sa.Row[Any]]]] = {}
+    for row in rows:
+        _, approvers = grouped.setdefault(row.id, (row, []))
+        if row.approver is not None:
+            approvers.append(row)
+    return [_request_info(catalog, row, approvers) for row, approvers in grouped.values()]
 
 
 def _request_info(catalog: Catalog, row: sa.Row[Any], approver_rows: list[sa.Row[Any]]) -> RequestInfo:
@@ -409,8 +415,8 @@ def _request_info(catalog: Catalog, row: sa.Row[Any], approver_rows: list[sa.Row
         justification=row.justification,
         status=row.status,
         approvals_needed=row.approvals_needed,
-        approved_by=[r.user_id for r in approver_rows if r.approved_at is not None],
-        approvers=[r.user_id for r in approver_rows],
+        approved_by=[r.approver for r in approver_rows if r.approver_approved_at is not None],
+        approvers=[r.approver for r in approver_rows],
         decided_by=row.decided_by,
         reason=row.reason,
         created_at=row.created_at,
@@ -714,8 +720,7 @@ async def active_grants_of(conn: AsyncConnection, user_id: str, now: datetime) -
 
 
 async def pending_requests_of(conn: AsyncConnection, catalog: Catalog, user_id: str) -> list[RequestInfo]:
-    rows = (await conn.execute(_PENDING_REQUESTS_OF, {"user_id": user_id})).all()
-    return await _requests_with_approvers(conn, catalog, rows)
+    return _requests_from_rows(catalog, await conn.execute(_PENDING_REQUESTS_OF, {"user_id": user_id}))
 
 
 async def list_secrets(
