@@ -99,7 +99,8 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Connection]:
-        """A read-only transaction: a consistent snapshot that blocks no writer."""
+        """A read that blocks no writer: on SQLite one snapshot (a read transaction); on PostgreSQL
+        statements without a transaction, each seeing what was committed when it began."""
         async with self._transaction(read_only=True) as conn:
             yield conn
 
@@ -114,8 +115,14 @@ class Database:
     @asynccontextmanager
     async def _transaction(self, *, read_only: bool) -> AsyncIterator[Connection]:
         if self.async_engine is not None:
-            async with self.async_engine.connect() as async_conn, async_conn.begin():
-                yield async_conn
+            async with self.async_engine.connect() as async_conn:
+                if read_only:
+                    # READ COMMITTED gives each statement its own snapshot inside a transaction too,
+                    # so a read gains nothing from BEGIN and COMMIT but two round trips.
+                    yield await async_conn.execution_options(isolation_level="AUTOCOMMIT")
+                    return
+                async with async_conn.begin():
+                    yield async_conn
             return
         with self.sync_engine.connect() as sync_conn:
             driver = sync_conn.connection.driver_connection
