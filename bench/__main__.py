@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="a Confide setting for the deliverer, e.g. confide_slack_rate_per_second=100",
+        help="a Confide setting for the deliverer, e.g. confide_slack_rate_limit=100",
     )
     return parser
 

@@ -84,12 +84,17 @@ async def deliver(db: Database, settings: Settings, ids: list[int]) -> set[int]:
     retries mean the same as in a running `serve`."""
     if not ids:
         return set()
-    deliverer = Deliverer(db, build_client(settings, retries=0), utc_now)
+    deliverer = Deliverer(
+        db, build_client(settings, retries=0), utc_now, rate_per_second=settings.confide_slack_rate_limit
+    )
     deadline = time.monotonic() + DELIVERY_TIMEOUT_SECONDS
-    while True:
-        async with db.read() as conn:
-            unsent = await outbox.unsent_ids(conn, ids)
-        if not unsent or time.monotonic() > deadline:
-            return unsent
-        if await deliverer.deliver_once() == 0:
-            await asyncio.sleep(0.2)  # waiting out a Retry-After or another sender's lease
+    try:
+        while True:
+            async with db.read() as conn:
+                unsent = await outbox.unsent_ids(conn, ids)
+            if not unsent or time.monotonic() > deadline:
+                return unsent
+            if await deliverer.deliver_once() == 0:
+                await asyncio.sleep(0.2)  # waiting out a Retry-After or another sender's lease
+    finally:
+        await deliverer.stop()  # closes its HTTP session

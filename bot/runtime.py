@@ -50,6 +50,7 @@ class Runtime:
             poll_seconds=delivery_poll_seconds,
             metrics=self.metrics,
             lease=timedelta(seconds=settings.confide_outbox_lease_seconds),
+            rate_per_second=settings.confide_slack_rate_limit,
         )
         self.forwarder = AuditForwarder(self.db, settings) if settings.confide_audit_webhook_url else None
         self.scheduler = Scheduler(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import aiohttp
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -28,3 +29,10 @@ def build_client(settings: Settings, *, retries: int = 2, timeout: int = 10) -> 
             AsyncConnectionErrorRetryHandler(max_retry_count=retries),
         ],
     )
+
+
+def http_session(client: AsyncWebClient) -> aiohttp.ClientSession:
+    """A long-lived, pooled HTTP session for a client that makes many calls (the deliverer): without
+    one the SDK opens a session, and a connection, per call. Whoever opens it closes it. The SDK does
+    not apply its own timeout to a session it is given, so the session carries it."""
+    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=client.timeout))

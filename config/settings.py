@@ -34,6 +34,12 @@ class Settings(BaseSettings):
         ge=1,
         description="How long a replica may hold a message it is sending before another retries it.",
     )
+    confide_slack_rate_limit: float | None = Field(
+        default=None,
+        gt=0,
+        description="Slack calls a second Slack allows the deliverer; it paces itself just under it, so "
+        "429s stay rare. Unset: the pace is learned from Slack's 429s.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["console", "json"] = "console"
     confide_audit_webhook_url: str | None = None

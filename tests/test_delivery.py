@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 import sqlalchemy as sa
 
 from tests.conftest import ConfideFactory
@@ -115,3 +116,214 @@ async def test_a_message_that_cannot_be_rendered_is_set_aside_and_the_queue_move
     async with confide.db.read() as conn:
         errors = (await conn.execute(sa.select(outbox.c.last_error).order_by(outbox.c.id))).scalars().all()
     assert errors[0] == "abandoned: cannot be rendered"
+
+
+# ---- lanes and pacing ------------------------------------------------------------------------------
+
+
+async def queue_grant_endings(confide, recipients: list[str]) -> list[int]:
+    """One `grant_ended` DM per entry (its text carries `(G-<n>)`, n the entry's index); the ids."""
+    from workflows import outbox as outbox_workflow
+
+    ids = []
+    async with confide.db.write() as conn:
+        for n, recipient in enumerate(recipients):
+            ids.append(
+                await outbox_workflow.enqueue(
+                    conn,
+                    recipient=recipient,
+                    kind="grant_ended",
+                    now=confide.clock(),
+                    data={
+                        "grant_id": n,
+                        "secret_name": "Lanes",
+                        "status": "expired",
+                        "actor": "system",
+                        "reason": "test",
+                    },
+                )
+            )
+    return ids
+
+
+def sequence(call) -> int:
+    return int(call["text"].split("(G-")[1].split(")")[0])
+
+
+async def settled_unsent(confide) -> int:
+    """Unsent rows, once the deliverer has recorded what Slack already answered (the fake records a
+    call before the deliverer hears the answer and commits it)."""
+    count = await unsent(confide)
+    for _ in range(200):
+        if count == 0:
+            break
+        await asyncio.sleep(0.05)
+        count = await unsent(confide)
+    return count
+
+
+async def test_a_429_pauses_every_lane_until_retry_after(confide_factory: ConfideFactory):
+    confide = await confide_factory.start(deliver=False)
+    fake = confide.fake
+    deliverer = confide.runtime.deliverer
+    loop = asyncio.get_running_loop()
+    recipients = [f"U0LANE{n:02d}" for n in range(12)]  # more recipients than lanes
+    await queue_grant_endings(confide, recipients)
+    fake.fail("chat.postMessage", 429, count=1, retry_after=1)
+
+    holds: list[float] = []  # when the deliverer heard each Retry-After
+    sends: list[float] = []  # when each chat.postMessage left the deliverer
+    hold, post = deliverer.pacer.hold, deliverer.client.chat_postMessage
+
+    def recording_hold(seconds: float) -> None:
+        holds.append(loop.time())
+        hold(seconds)
+
+    async def recording_post(**kwargs):
+        sends.append(loop.time())
+        return await post(**kwargs)
+
+    deliverer.pacer.hold = recording_hold  # type: ignore[method-assign]
+    deliverer.client.chat_postMessage = recording_post  # type: ignore[method-assign]
+    deliverer.start()
+    await fake.wait_for(lambda: len(fake.calls_to("chat.postMessage")) == 12, timeout=20)
+    assert await settled_unsent(confide) == 0
+    assert len(holds) == 1 and len(fake.calls_to("chat.postMessage!429")) == 1
+    after = [t for t in sends if t >= holds[0]]
+    assert after, "nothing was left to send after the 429: the test proves nothing"
+    # Whichever recipient they were for, no call left while Slack's Retry-After (1 s) ran.
+    assert all(t >= holds[0] + 1.0 for t in after)
+    assert sorted(sequence(c) for c in fake.calls_to("chat.postMessage")) == list(range(12))
+
+
+async def test_a_recipients_queue_moves_on_without_waiting_for_other_recipients(
+    confide_factory: ConfideFactory,
+):
+    """While one recipient's message hangs in Slack, another recipient's five messages all arrive,
+    in order: each lane claims its recipient's next message as it records the last."""
+    confide = await confide_factory.start(deliver=False)
+    fake = confide.fake
+    deliverer = confide.runtime.deliverer
+    await queue_grant_endings(confide, ["U0SLOW01"] + ["U0FAST01"] * 5)
+    release = asyncio.Event()
+    post = deliverer.client.chat_postMessage
+
+    async def slow_for_one(**kwargs):
+        if kwargs["channel"] == "U0SLOW01":
+            await release.wait()
+        return await post(**kwargs)
+
+    deliverer.client.chat_postMessage = slow_for_one  # type: ignore[method-assign]
+    deliverer.start()
+    fast = await fake.wait_for(
+        lambda: len(fake.messages_to("U0FAST01")) == 5 and fake.messages_to("U0FAST01")
+    )
+    assert [sequence(c) for c in fast] == [1, 2, 3, 4, 5]
+    assert fake.messages_to("U0SLOW01") == []  # still in flight all along
+    release.set()
+    await fake.wait_for(lambda: fake.messages_to("U0SLOW01"))
+    assert await settled_unsent(confide) == 0
+
+
+async def test_two_deliverers_on_one_database_never_send_a_row_twice(confide_factory: ConfideFactory):
+    """Two deliverers, each with its own engine and client (as two replicas have), race over one
+    outbox of heavy and single recipients: every row is sent once, each recipient's in order."""
+    from bot.delivery import Deliverer
+    from bot.slack_client import build_client
+    from workflows.db import Database
+    from workflows.services import utc_now
+
+    confide = await confide_factory.start(deliver=False)
+    fake = confide.fake
+    recipients = [f"U0HEAVY{n % 3}" for n in range(45)] + [f"U0ONE{n:02d}" for n in range(30)]
+    recipients = [recipients[(n * 7) % 75] for n in range(75)]  # interleaved, every entry once
+    await queue_grant_endings(confide, recipients)
+    other_db = Database(confide.settings.database_url)
+    other = Deliverer(other_db, build_client(confide.settings, retries=0), utc_now, concurrency=4)
+    try:
+        other.start()
+        confide.runtime.deliverer.start()
+        await fake.wait_for(lambda: len(fake.calls_to("chat.postMessage")) >= 75, timeout=30)
+        assert await settled_unsent(confide) == 0
+        await asyncio.sleep(0.3)  # give a duplicate every chance to appear
+    finally:
+        await other.stop()
+        await other_db.dispose()
+    sent = [sequence(c) for c in fake.calls_to("chat.postMessage")]
+    assert sorted(sent) == list(range(75))
+    for recipient in set(recipients):
+        mine = [sequence(c) for c in fake.messages_to(recipient)]
+        assert mine == sorted(mine), recipient
+
+
+async def test_stopping_during_a_retry_after_gives_back_the_messages_waiting_for_their_turn(
+    confide_factory: ConfideFactory,
+):
+    """A stop finishes what is in flight and leaves the rest queued, unleased, for the next sender:
+    it does not wait out a long Retry-After, nor send anything after it."""
+    confide = await confide_factory.start()
+    fake = confide.fake
+    deliverer = confide.runtime.deliverer
+    fake.fail("chat.postMessage", 429, count=1, retry_after=30)
+    await queue_grant_endings(confide, ["U0FIRST01"])
+    await fake.wait_for(lambda: fake.calls_to("chat.postMessage!429"))
+    waiting = await queue_grant_endings(confide, ["U0WAIT01", "U0WAIT02"])
+
+    async def leased() -> int:
+        async with confide.db.read() as conn:
+            query = sa.select(sa.func.count()).where(
+                outbox.c.id.in_(waiting), outbox.c.lease_until.is_not(None)
+            )
+            return (await conn.execute(query)).scalar_one()
+
+    for _ in range(200):  # the dispatcher leases them, then their lanes wait for the pause to end
+        if await leased() == 2:
+            break
+        await asyncio.sleep(0.02)
+    assert await leased() == 2
+    await deliverer.stop()
+    assert await leased() == 0
+    assert await unsent(confide) == 3
+    assert fake.calls_to("chat.postMessage") == []
+
+
+@pytest.mark.parametrize("rate_limit", [None, 15])
+async def test_burst_beyond_slacks_rate_limit_arrives_once_and_in_order(
+    confide_factory: ConfideFactory, rate_limit: float | None
+):
+    """More than Slack allows a second, paced under the limit or not: 429s (if any) pause delivery,
+    and nothing is lost, doubled or reordered."""
+    confide = await confide_factory.start(deliver=False, confide_slack_rate_limit=rate_limit)
+    fake = confide.fake
+    fake.rate_limit_per_second = 15
+    recipients = [["U0EMP01", "U0EMP02", "U0OWNER01"][n % 3] if n < 15 else "U0EMP01" for n in range(30)]
+    await queue_grant_endings(confide, recipients)
+    confide.runtime.deliverer.start()
+    await fake.wait_for(lambda: len(fake.calls_to("chat.postMessage")) >= 30, timeout=30)
+    assert await settled_unsent(confide) == 0
+    sent = [sequence(c) for c in fake.calls_to("chat.postMessage")]
+    assert sorted(sent) == list(range(30))
+    to_first = [sequence(c) for c in fake.messages_to("U0EMP01")]
+    assert to_first == sorted(to_first) and len(to_first) == 20
+
+
+@pytest.mark.parametrize(("lease_seconds", "retry_after"), [(3, 2), (2, 3)])
+async def test_messages_waiting_out_a_retry_after_keep_or_give_up_their_lease_and_arrive_once(
+    confide_factory: ConfideFactory, lease_seconds: int, retry_after: int
+):
+    """A pause that uses up most of a lease is outlived by renewing the lease before sending; one
+    longer than the lease by leaving the lapsed row to be claimed again (perhaps by another replica).
+    Either way each message is sent once, in order."""
+    confide = await confide_factory.start(deliver=False, confide_outbox_lease_seconds=lease_seconds)
+    fake = confide.fake
+    recipients = ["U0EMP01", "U0EMP02"] * 4
+    await queue_grant_endings(confide, recipients)
+    fake.fail("chat.postMessage", 429, count=1, retry_after=retry_after)
+    confide.runtime.deliverer.start()
+    await fake.wait_for(lambda: len(fake.calls_to("chat.postMessage")) >= 8, timeout=30)
+    assert await settled_unsent(confide) == 0
+    await asyncio.sleep(0.3)  # give a duplicate every chance to appear
+    assert sorted(sequence(c) for c in fake.calls_to("chat.postMessage")) == list(range(8))
+    for recipient in ("U0EMP01", "U0EMP02"):
+        mine = [sequence(c) for c in fake.messages_to(recipient)]
+        assert mine == sorted(mine)

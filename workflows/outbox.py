@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -36,6 +36,7 @@ class OutgoingMessage:
     thread_key: str | None
     data: dict[str, Any]
     attempts: int
+    lease_until: datetime | None = None  # as claimed by this sender: renewing or releasing checks it
 
 
 async def enqueue(
@@ -117,58 +118,135 @@ def _message(row: sa.Row[Any]) -> OutgoingMessage:
         row.thread_key,
         json.loads(row.data),
         row.attempts,
+        row.lease_until,
     )
 
 
 async def claim_next(
-    conn: AsyncConnection, now: datetime, limit: int = 50, lease: timedelta = DEFAULT_LEASE
+    conn: AsyncConnection,
+    now: datetime,
+    limit: int = 50,
+    lease: timedelta = DEFAULT_LEASE,
+    exclude: Collection[str] = (),
 ) -> list[OutgoingMessage]:
     """Claim the oldest unsent message of each recipient that is due and not leased to another sender.
 
-    `now` is the wall clock: retry timing is operational time, not business time.
+    `now` is the wall clock: retry timing is operational time, not business time. Recipients in
+    `exclude` are skipped (the caller is already sending to them).
 
     Only the head of each recipient's queue is eligible, which is what keeps a recipient's messages
     in order while Slack is refusing some of them.
     """
+    return await claim(conn, await due_heads(conn, now, limit, exclude), now, lease)
+
+
+async def due_heads(
+    conn: AsyncConnection, now: datetime, limit: int = 50, exclude: Collection[str] = ()
+) -> list[int]:
+    """The ids `claim_next` would claim, found without leasing them (a read transaction will do)."""
     heads = (
         sa.select(sa.func.min(outbox.c.id))
         .where(outbox.c.sent_at.is_(None))
         .group_by(outbox.c.recipient)
         .scalar_subquery()
     )
-    candidates = (
-        (
-            await conn.execute(
-                sa.select(outbox.c.id)
-                .where(
-                    outbox.c.id.in_(heads),
-                    sa.or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= now),
-                    sa.or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now),
-                )
-                .order_by(outbox.c.id)
-                .limit(limit)
-            )
+    query = (
+        sa.select(outbox.c.id)
+        .where(
+            outbox.c.id.in_(heads),
+            sa.or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= now),
+            sa.or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now),
         )
-        .scalars()
-        .all()
+        .order_by(outbox.c.id)
+        .limit(limit)
     )
+    if exclude:
+        query = query.where(outbox.c.recipient.not_in(list(exclude)))
+    return list((await conn.execute(query)).scalars().all())
+
+
+async def claim(
+    conn: AsyncConnection, message_ids: list[int], now: datetime, lease: timedelta = DEFAULT_LEASE
+) -> list[OutgoingMessage]:
+    """Lease each of these messages that is still unsent and free; another sender may have won some."""
     claimed: list[OutgoingMessage] = []
-    for message_id in candidates:
-        row = (
-            await conn.execute(
-                outbox.update()
-                .where(
-                    outbox.c.id == message_id,
-                    outbox.c.sent_at.is_(None),
-                    sa.or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now),
-                )
-                .values(lease_until=now + lease)
-                .returning(outbox)
-            )
-        ).first()
-        if row is not None:
-            claimed.append(_message(row))
+    for message_id in message_ids:
+        message = await _lease(conn, outbox.c.id == message_id, now, lease)
+        if message is not None:
+            claimed.append(message)
     return claimed
+
+
+async def claim_next_of(
+    conn: AsyncConnection, recipient: str, now: datetime, lease: timedelta = DEFAULT_LEASE
+) -> OutgoingMessage | None:
+    """Claim this recipient's next message if it is due and free.
+
+    Called in the transaction that records their last one, so a sender goes straight on to the same
+    person's next message: their queue stays in order (this is still the head) without waiting for
+    other recipients, and no other sender can slip in between (the row is leased before the commit).
+    """
+    head = (
+        sa.select(sa.func.min(outbox.c.id))
+        .where(outbox.c.recipient == recipient, outbox.c.sent_at.is_(None))
+        .scalar_subquery()
+    )
+    due = sa.or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= now)
+    return await _lease(conn, sa.and_(outbox.c.id == head, due), now, lease)
+
+
+async def renew_lease(
+    conn: AsyncConnection, message: OutgoingMessage, now: datetime, lease: timedelta = DEFAULT_LEASE
+) -> OutgoingMessage | None:
+    """Extend a lease this sender still holds (it waited out a pause before sending); None when the
+    lease ran out and the row may have been taken by another sender since."""
+    row = (
+        await conn.execute(
+            outbox.update()
+            .where(
+                outbox.c.id == message.id,
+                outbox.c.sent_at.is_(None),
+                outbox.c.lease_until == message.lease_until,
+                outbox.c.lease_until >= now,
+            )
+            .values(lease_until=now + lease)
+            .returning(outbox)
+        )
+    ).first()
+    return _message(row) if row is not None else None
+
+
+async def release(conn: AsyncConnection, message: OutgoingMessage) -> None:
+    """Give back a message claimed but not sent (the sender is stopping), so the next sender need not
+    wait for the lease to run out."""
+    await conn.execute(
+        outbox.update()
+        .where(
+            outbox.c.id == message.id,
+            outbox.c.sent_at.is_(None),
+            outbox.c.lease_until == message.lease_until,
+        )
+        .values(lease_until=None)
+    )
+
+
+async def _lease(
+    conn: AsyncConnection, which: sa.ColumnElement[bool], now: datetime, lease: timedelta
+) -> OutgoingMessage | None:
+    """Lease one unsent, free message to this sender: a conditional update, so one sender wins."""
+    row = (
+        await conn.execute(
+            outbox.update()
+            .where(
+                which,
+                outbox.c.sent_at.is_(None),
+                sa.or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now),
+            )
+            .values(lease_until=now + lease)
+            .returning(outbox)
+        )
+    ).first()
+    return _message(row) if row is not None else None
 
 
 async def mark_sent(
