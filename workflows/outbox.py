@@ -39,6 +39,10 @@ class OutgoingMessage:
     lease_until: datetime | None = None  # as claimed by this sender: renewing or releasing checks it
 
 
+# Built once: nearly every write enqueues (building an INSERT with its values costs more than running it).
+_INSERT_MESSAGE = outbox.insert().returning(outbox.c.id)
+
+
 async def enqueue(
     conn: AsyncConnection,
     *,
@@ -52,21 +56,16 @@ async def enqueue(
 ) -> int:
     """Queue a message to a user (DM) or channel; it is sent as soon as the transaction commits, whatever
     business instant `now` is (a sweep run `--at` next week still delivers today)."""
-    message_id = (
-        await conn.execute(
-            outbox.insert()
-            .values(
-                recipient=recipient,
-                kind=kind,
-                op=op,
-                card_key=card_key,
-                thread_key=thread_key,
-                data=json.dumps(data, sort_keys=True, default=str),
-                created_at=now,
-            )
-            .returning(outbox.c.id)
-        )
-    ).scalar_one()
+    row = {
+        "recipient": recipient,
+        "kind": kind,
+        "op": op,
+        "card_key": card_key,
+        "thread_key": thread_key,
+        "data": json.dumps(data, sort_keys=True, default=str),
+        "created_at": now,
+    }
+    message_id = (await conn.execute(_INSERT_MESSAGE, row)).scalar_one()
     recording = _recording.get()
     if recording is not None:
         recording.append(message_id)
