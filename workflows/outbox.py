@@ -121,6 +121,56 @@ def _message(row: sa.Row[Any]) -> OutgoingMessage:
     )
 
 
+# The deliverer's statements run for every message sent: built once (building one costs more than
+# running it on SQLite).
+_DUE = sa.or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= sa.bindparam("now"))
+_FREE = sa.or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < sa.bindparam("now"))
+_DUE_HEADS = (
+    sa.select(outbox.c.id)
+    .where(
+        outbox.c.id.in_(
+            sa.select(sa.func.min(outbox.c.id))
+            .where(outbox.c.sent_at.is_(None))
+            .group_by(outbox.c.recipient)
+            .scalar_subquery()
+        ),
+        _DUE,
+        _FREE,
+        outbox.c.recipient.not_in(sa.bindparam("exclude", expanding=True)),
+    )
+    .order_by(outbox.c.id)
+    .limit(sa.bindparam("limit"))
+)
+_LEASE_BY_ID = (
+    outbox.update()
+    .where(outbox.c.id == sa.bindparam("message_id"), outbox.c.sent_at.is_(None), _FREE)
+    .values(lease_until=sa.bindparam("leased_until"))
+    .returning(outbox)
+)
+_LEASE_NEXT_OF = (
+    outbox.update()
+    .where(
+        outbox.c.id
+        == sa.select(sa.func.min(outbox.c.id))
+        .where(outbox.c.recipient == sa.bindparam("for_recipient"), outbox.c.sent_at.is_(None))
+        .scalar_subquery(),
+        outbox.c.sent_at.is_(None),
+        _DUE,
+        _FREE,
+    )
+    .values(lease_until=sa.bindparam("leased_until"))
+    .returning(outbox)
+)
+_MARK_SENT = (
+    outbox.update()
+    .where(outbox.c.id == sa.bindparam("message_id"))
+    .values(sent_at=sa.bindparam("now"), lease_until=None, last_error=None)
+)
+_CARD_LOCATION = sa.select(slack_cards.c.channel, slack_cards.c.ts).where(
+    slack_cards.c.card_key == sa.bindparam("card_key"), slack_cards.c.recipient == sa.bindparam("recipient")
+)
+
+
 async def claim_next(
     conn: AsyncConnection,
     now: datetime,
@@ -143,25 +193,8 @@ async def due_heads(
     conn: AsyncConnection, now: datetime, limit: int = 50, exclude: Collection[str] = ()
 ) -> list[int]:
     """The ids `claim_next` would claim, found without leasing them (a read transaction will do)."""
-    heads = (
-        sa.select(sa.func.min(outbox.c.id))
-        .where(outbox.c.sent_at.is_(None))
-        .group_by(outbox.c.recipient)
-        .scalar_subquery()
-    )
-    query = (
-        sa.select(outbox.c.id)
-        .where(
-            outbox.c.id.in_(heads),
-            sa.or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= now),
-            sa.or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now),
-        )
-        .order_by(outbox.c.id)
-        .limit(limit)
-    )
-    if exclude:
-        query = query.where(outbox.c.recipient.not_in(list(exclude)))
-    return list((await conn.execute(query)).scalars().all())
+    parameters = {"now": now, "limit": limit, "exclude": list(exclude)}
+    return list((await conn.execute(_DUE_HEADS, parameters)).scalars().all())
 
 
 async def claim(
@@ -170,7 +203,7 @@ async def claim(
     """Lease each of these messages that is still unsent and free; another sender may have won some."""
     claimed: list[OutgoingMessage] = []
     for message_id in message_ids:
-        message = await _lease(conn, outbox.c.id == message_id, now, lease)
+        message = await _lease(conn, _LEASE_BY_ID, {"message_id": message_id}, now, lease)
         if message is not None:
             claimed.append(message)
     return claimed
@@ -185,13 +218,7 @@ async def claim_next_of(
     person's next message: their queue stays in order (this is still the head) without waiting for
     other recipients, and no other sender can slip in between (the row is leased before the commit).
     """
-    head = (
-        sa.select(sa.func.min(outbox.c.id))
-        .where(outbox.c.recipient == recipient, outbox.c.sent_at.is_(None))
-        .scalar_subquery()
-    )
-    due = sa.or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= now)
-    return await _lease(conn, sa.and_(outbox.c.id == head, due), now, lease)
+    return await _lease(conn, _LEASE_NEXT_OF, {"for_recipient": recipient}, now, lease)
 
 
 async def renew_lease(
@@ -230,21 +257,14 @@ async def release(conn: AsyncConnection, message: OutgoingMessage) -> None:
 
 
 async def _lease(
-    conn: AsyncConnection, which: sa.ColumnElement[bool], now: datetime, lease: timedelta
+    conn: AsyncConnection,
+    statement: sa.Update,
+    parameters: dict[str, Any],
+    now: datetime,
+    lease: timedelta,
 ) -> OutgoingMessage | None:
     """Lease one unsent, free message to this sender: a conditional update, so one sender wins."""
-    row = (
-        await conn.execute(
-            outbox.update()
-            .where(
-                which,
-                outbox.c.sent_at.is_(None),
-                sa.or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now),
-            )
-            .values(lease_until=now + lease)
-            .returning(outbox)
-        )
-    ).first()
+    row = (await conn.execute(statement, {**parameters, "now": now, "leased_until": now + lease})).first()
     return _message(row) if row is not None else None
 
 
@@ -252,20 +272,18 @@ async def mark_sent(
     conn: AsyncConnection, message: OutgoingMessage, now: datetime, posted: tuple[str, str] | None = None
 ) -> None:
     """Record delivery and, for a card, where it now lives (channel, ts)."""
-    await conn.execute(
-        outbox.update()
-        .where(outbox.c.id == message.id)
-        .values(sent_at=now, lease_until=None, last_error=None)
-    )
+    await conn.execute(_MARK_SENT, {"message_id": message.id, "now": now})
     if posted is not None and message.card_key is not None:
         channel, ts = posted
         existing = await card_location(conn, message.card_key, message.recipient)
         if existing is None:
-            await conn.execute(
-                slack_cards.insert().values(
-                    card_key=message.card_key, recipient=message.recipient, channel=channel, ts=ts
-                )
-            )
+            card = {
+                "card_key": message.card_key,
+                "recipient": message.recipient,
+                "channel": channel,
+                "ts": ts,
+            }
+            await conn.execute(slack_cards.insert(), card)
 
 
 async def mark_failed(
@@ -299,13 +317,7 @@ async def mark_abandoned(conn: AsyncConnection, message: OutgoingMessage, now: d
 
 
 async def card_location(conn: AsyncConnection, card_key: str, recipient: str) -> tuple[str, str] | None:
-    row = (
-        await conn.execute(
-            sa.select(slack_cards.c.channel, slack_cards.c.ts).where(
-                slack_cards.c.card_key == card_key, slack_cards.c.recipient == recipient
-            )
-        )
-    ).first()
+    row = (await conn.execute(_CARD_LOCATION, {"card_key": card_key, "recipient": recipient})).first()
     return (row.channel, row.ts) if row else None
 
 
