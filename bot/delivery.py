@@ -20,13 +20,13 @@ from typing import Any
 import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.metrics import Metrics
 from bot.pacing import Pacer
 from bot.slack_client import http_session
 from handlers.blocks.messages import render
 from workflows import outbox
+from workflows.connection import Connection
 from workflows.db import Database
 from workflows.outbox import OutgoingMessage
 
@@ -240,7 +240,7 @@ class Deliverer:
                 return await outbox.renew_lease(conn, message, now, self.lease)
         return message
 
-    async def _next_of(self, conn: AsyncConnection, message: OutgoingMessage) -> OutgoingMessage | None:
+    async def _next_of(self, conn: Connection, message: OutgoingMessage) -> OutgoingMessage | None:
         if self._stopping:
             return None
         return await outbox.claim_next_of(conn, message.recipient, self.clock(), self.lease)

@@ -45,7 +45,7 @@ class DropBelow(logging.Filter):
 
 # Below these levels, libraries print what Confide promises never to log (request and response bodies,
 # SQL parameters: user text, receipt keys, trigger ids, the ids of anonymous reporters).
-LIBRARY_FLOORS = {"aiosqlite": logging.INFO, "sqlalchemy.engine.Engine": logging.WARNING}
+LIBRARY_FLOORS = {"sqlalchemy.engine.Engine": logging.WARNING}
 
 
 def guarded_logger(name: str, level: int = logging.INFO) -> logging.Logger:

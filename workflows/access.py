@@ -10,10 +10,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from config.catalog import Agreement, Catalog, Secret
 from workflows import agreements, audit, outbox, signals, training
+from workflows.connection import Connection
 from workflows.directory import resolve_principals
 from workflows.errors import AlreadyDecided, ConfideError, InvalidInput, NotAllowed, NotFound
 from workflows.tables import access_requests, grants, request_approvers, secret_reviews
@@ -158,7 +158,7 @@ def check_duration(secret: Secret, hours: int | None) -> int:
     return hours
 
 
-async def approvers_for(conn: AsyncConnection, catalog: Catalog, secret: Secret, requester: str) -> list[str]:
+async def approvers_for(conn: Connection, catalog: Catalog, secret: Secret, requester: str) -> list[str]:
     """The secret's active owners other than the requester, topped up with admins when fewer owners
     remain than the approvals the secret needs (so nobody ever approves their own request)."""
     approvers = [u for u in await resolve_principals(conn, secret.owners) if u != requester]
@@ -169,7 +169,7 @@ async def approvers_for(conn: AsyncConnection, catalog: Catalog, secret: Secret,
 
 
 async def check_requirements(
-    conn: AsyncConnection, catalog: Catalog, now: datetime, secret: Secret, requester: str
+    conn: Connection, catalog: Catalog, now: datetime, secret: Secret, requester: str
 ) -> None:
     """Refuse unless the requester has acknowledged every agreement and passed every training the
     secret `requires` (current versions, not lapsed)."""
@@ -189,7 +189,7 @@ _PENDING_REQUEST_FOR = sa.select(access_requests.c.id).where(
 
 
 async def request_access(
-    conn: AsyncConnection,
+    conn: Connection,
     catalog: Catalog,
     now: datetime,
     *,
@@ -237,7 +237,7 @@ _DECLASSIFIED = sa.select(secret_reviews.c.declassified_at, secret_reviews.c.dec
 )
 
 
-async def _refuse_declassified(conn: AsyncConnection, secret: Secret) -> None:
+async def _refuse_declassified(conn: Connection, secret: Secret) -> None:
     """A secret its owners declassified in a classification review is no longer granted."""
     row = (await conn.execute(_DECLASSIFIED, {"secret_id": secret.id})).first()
     if row is not None:
@@ -249,7 +249,7 @@ async def _refuse_declassified(conn: AsyncConnection, secret: Secret) -> None:
 
 
 async def request_extension(
-    conn: AsyncConnection,
+    conn: Connection,
     catalog: Catalog,
     now: datetime,
     *,
@@ -289,7 +289,7 @@ _INSERT_REQUEST = access_requests.insert().returning(access_requests.c.id)
 
 
 async def _file_request(
-    conn: AsyncConnection,
+    conn: Connection,
     catalog: Catalog,
     now: datetime,
     *,
@@ -386,7 +386,7 @@ _PENDING_REQUESTS_OF = _requests_with_approvers_where(
 )
 
 
-async def get_request(conn: AsyncConnection, catalog: Catalog, request_id: int) -> RequestInfo:
+async def get_request(conn: Connection, catalog: Catalog, request_id: int) -> RequestInfo:
     found = _requests_from_rows(catalog, await conn.execute(_REQUEST_BY_ID, {"request_id": request_id}))
     if not found:
         raise NotFound(f"Request R-{request_id} does not exist.")
@@ -425,7 +425,7 @@ def _request_info(catalog: Catalog, row: sa.Row[Any], approver_rows: list[sa.Row
 
 
 async def _lock_pending_request(
-    conn: AsyncConnection, catalog: Catalog, request_id: int, user_id: str
+    conn: Connection, catalog: Catalog, request_id: int, user_id: str
 ) -> RequestInfo:
     """Lock the request row, then check the person may decide it and that it is still pending."""
     locked = (
@@ -448,15 +448,13 @@ async def _lock_pending_request(
     return info
 
 
-async def check_can_decide(
-    conn: AsyncConnection, catalog: Catalog, request_id: int, user_id: str
-) -> RequestInfo:
+async def check_can_decide(conn: Connection, catalog: Catalog, request_id: int, user_id: str) -> RequestInfo:
     """Raise unless this person may decide this request now (used before opening the Deny modal)."""
     return await _lock_pending_request(conn, catalog, request_id, user_id)
 
 
 async def approve(
-    conn: AsyncConnection, catalog: Catalog, now: datetime, *, request_id: int, approver: str
+    conn: Connection, catalog: Catalog, now: datetime, *, request_id: int, approver: str
 ) -> Decision:
     """Record one approval; with enough distinct approvals, grant access and tell everyone."""
     info = await _lock_pending_request(conn, catalog, request_id, approver)
@@ -512,7 +510,7 @@ async def approve(
 
 
 async def deny(
-    conn: AsyncConnection,
+    conn: Connection,
     catalog: Catalog,
     now: datetime,
     *,
@@ -542,7 +540,7 @@ async def deny(
 
 
 async def _decide(
-    conn: AsyncConnection, request_id: int, status: str, by: str | None, reason: str | None, now: datetime
+    conn: Connection, request_id: int, status: str, by: str | None, reason: str | None, now: datetime
 ) -> None:
     result = await conn.execute(
         access_requests.update()
@@ -553,7 +551,7 @@ async def _decide(
         raise AlreadyDecided(f"Request R-{request_id} was already decided.")
 
 
-async def _grant_for(conn: AsyncConnection, catalog: Catalog, now: datetime, info: RequestInfo) -> GrantInfo:
+async def _grant_for(conn: Connection, catalog: Catalog, now: datetime, info: RequestInfo) -> GrantInfo:
     secret = catalog.secret(info.secret_id)
     review_days = secret.review_every_days if secret else 90
     duration = timedelta(hours=info.duration_hours)
@@ -598,7 +596,7 @@ async def _grant_for(conn: AsyncConnection, catalog: Catalog, now: datetime, inf
     return created
 
 
-async def _update_cards(conn: AsyncConnection, info: RequestInfo, now: datetime) -> None:
+async def _update_cards(conn: Connection, info: RequestInfo, now: datetime) -> None:
     """Every approver's copy of the card shows the new state."""
     for approver in info.approvers:
         await outbox.enqueue(
@@ -613,7 +611,7 @@ async def _update_cards(conn: AsyncConnection, info: RequestInfo, now: datetime)
 
 
 async def cancel_request(
-    conn: AsyncConnection,
+    conn: Connection,
     catalog: Catalog,
     now: datetime,
     *,
@@ -636,7 +634,7 @@ async def cancel_request(
 
 
 async def record_request_end(
-    conn: AsyncConnection,
+    conn: Connection,
     catalog: Catalog,
     now: datetime,
     *,
@@ -661,7 +659,7 @@ async def record_request_end(
     return info
 
 
-async def _get_grant(conn: AsyncConnection, grant_id: int) -> GrantInfo | None:
+async def _get_grant(conn: Connection, grant_id: int) -> GrantInfo | None:
     row = (await conn.execute(sa.select(grants).where(grants.c.id == grant_id))).first()
     return grant_from_row(row) if row else None
 
@@ -673,7 +671,7 @@ def grant_from_row(row: sa.Row[Any]) -> GrantInfo:
 
 
 async def record_grant_end(
-    conn: AsyncConnection, now: datetime, *, grant: GrantInfo, status: str, actor: str, reason: str
+    conn: Connection, now: datetime, *, grant: GrantInfo, status: str, actor: str, reason: str
 ) -> None:
     """The audit entry for a grant that has just ended (the sweep claims expired grants in batches)."""
     await audit.record(
@@ -694,9 +692,7 @@ _ACTIVE_GRANT = sa.select(grants).where(
 )
 
 
-async def _active_grant(
-    conn: AsyncConnection, user_id: str, secret_id: str, now: datetime
-) -> GrantInfo | None:
+async def _active_grant(conn: Connection, user_id: str, secret_id: str, now: datetime) -> GrantInfo | None:
     row = (
         await conn.execute(_ACTIVE_GRANT, {"user_id": user_id, "secret_id": secret_id, "now": now})
     ).first()
@@ -714,17 +710,17 @@ _ACTIVE_GRANTS_OF = (
 )
 
 
-async def active_grants_of(conn: AsyncConnection, user_id: str, now: datetime) -> list[GrantInfo]:
+async def active_grants_of(conn: Connection, user_id: str, now: datetime) -> list[GrantInfo]:
     rows = await conn.execute(_ACTIVE_GRANTS_OF, {"user_id": user_id, "now": now})
     return [grant_from_row(r) for r in rows]
 
 
-async def pending_requests_of(conn: AsyncConnection, catalog: Catalog, user_id: str) -> list[RequestInfo]:
+async def pending_requests_of(conn: Connection, catalog: Catalog, user_id: str) -> list[RequestInfo]:
     return _requests_from_rows(catalog, await conn.execute(_PENDING_REQUESTS_OF, {"user_id": user_id}))
 
 
 async def list_secrets(
-    conn: AsyncConnection, catalog: Catalog, user_id: str, now: datetime
+    conn: Connection, catalog: Catalog, user_id: str, now: datetime
 ) -> list[SecretListing]:
     mine = {g.secret_id: g for g in await active_grants_of(conn, user_id, now)}
     pending = {r.secret_id for r in await pending_requests_of(conn, catalog, user_id)}
@@ -741,7 +737,7 @@ async def list_secrets(
 
 
 async def revoke_grant(
-    conn: AsyncConnection,
+    conn: Connection,
     catalog: Catalog,
     now: datetime,
     *,
@@ -767,7 +763,7 @@ async def revoke_grant(
 
 
 async def end_grant(
-    conn: AsyncConnection,
+    conn: Connection,
     catalog: Catalog,
     now: datetime,
     *,

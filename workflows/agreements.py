@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from config.catalog import Agreement, Catalog
 from workflows import audit, obligations
+from workflows.connection import Connection
 from workflows.directory import get_member
 from workflows.errors import InvalidInput, NotFound
 from workflows.sql import insert_if_absent
@@ -23,7 +23,7 @@ class Acknowledgement:
     at: datetime
 
 
-async def acknowledgements_of(conn: AsyncConnection, user_id: str) -> list[Acknowledgement]:
+async def acknowledgements_of(conn: Connection, user_id: str) -> list[Acknowledgement]:
     rows = await conn.execute(
         sa.select(acknowledgements.c.agreement_id, acknowledgements.c.version, acknowledgements.c.at)
         .where(acknowledgements.c.user_id == user_id)
@@ -70,9 +70,7 @@ class AgreementsOverview:
     acknowledged: list[AcknowledgedAgreement]  # newest first; the whole history
 
 
-async def owed_by(
-    conn: AsyncConnection, catalog: Catalog, user_id: str, now: datetime
-) -> list[OwedAgreement]:
+async def owed_by(conn: Connection, catalog: Catalog, user_id: str, now: datetime) -> list[OwedAgreement]:
     """The agreements in scope for this person that they have not acknowledged in their current version."""
     member = await get_member(conn, user_id)
     acks = await acknowledgements_of(conn, user_id)
@@ -90,9 +88,7 @@ async def owed_by(
     return owed
 
 
-async def overview(
-    conn: AsyncConnection, catalog: Catalog, user_id: str, now: datetime
-) -> AgreementsOverview:
+async def overview(conn: Connection, catalog: Catalog, user_id: str, now: datetime) -> AgreementsOverview:
     """What /nda shows: what the person owes, and every acknowledgement they ever made."""
     owed = await owed_by(conn, catalog, user_id, now)
     titles = await obligations.version_titles(conn)
@@ -110,7 +106,7 @@ async def overview(
 
 
 async def missing_for(
-    conn: AsyncConnection, catalog: Catalog, user_id: str, agreement_ids: list[str], now: datetime
+    conn: Connection, catalog: Catalog, user_id: str, agreement_ids: list[str], now: datetime
 ) -> list[Agreement]:
     """Those of the named agreements the person has not acknowledged in their current version."""
     if not agreement_ids:
@@ -121,7 +117,7 @@ async def missing_for(
 
 
 async def acknowledge(
-    conn: AsyncConnection, catalog: Catalog, now: datetime, *, user_id: str, agreement_id: str, version: str
+    conn: Connection, catalog: Catalog, now: datetime, *, user_id: str, agreement_id: str, version: str
 ) -> Agreement:
     """Record that a person acknowledged an agreement's version; kept forever, audited once."""
     agreement = catalog.agreement(agreement_id)

@@ -5,17 +5,16 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from config.catalog import Catalog
 from workflows import signals
 from workflows.cases import CaseInfo, case_ref, require_investigator
+from workflows.connection import Connection
 from workflows.errors import AlreadyDecided
 from workflows.reports import file_report
 
 
 async def open_case_from_alert(
-    conn: AsyncConnection, catalog: Catalog, now: datetime, *, alert_id: int, actor: str
+    conn: Connection, catalog: Catalog, now: datetime, *, alert_id: int, actor: str
 ) -> CaseInfo:
     """Only investigators; the first click opens the case, later clicks learn which case it was."""
     await require_investigator(conn, catalog, actor)

@@ -12,8 +12,8 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from workflows.connection import Connection
 from workflows.tables import audit_head, audit_log
 
 GENESIS_HASH = "0" * 64
@@ -69,7 +69,7 @@ PENDING = "confide_pending_audit"  # key in the connection's info: entries waiti
 
 
 async def record(
-    conn: AsyncConnection,
+    conn: Connection,
     *,
     at: datetime,
     actor: str,
@@ -86,7 +86,7 @@ async def record(
     conn.info.setdefault(PENDING, []).append((at, actor, action, subject, details_json))
 
 
-def discard_pending(conn: AsyncConnection) -> None:
+def discard_pending(conn: Connection) -> None:
     """Forget entries of a transaction that will not commit (the connection returns to the pool)."""
     conn.info.pop(PENDING, None)
 
@@ -100,7 +100,7 @@ _SET_ENTRY_HASH = (
 _SET_HEAD = audit_head.update().where(audit_head.c.id == 1).values(last_hash=sa.bindparam("last_hash"))
 
 
-async def append_pending(conn: AsyncConnection) -> None:
+async def append_pending(conn: Connection) -> None:
     """Append the transaction's entries to the chain, in the order they were recorded."""
     pending = conn.info.pop(PENDING, None)
     if not pending:
@@ -117,7 +117,7 @@ async def append_pending(conn: AsyncConnection) -> None:
     await conn.execute(_SET_HEAD, {"last_hash": prev_hash})
 
 
-async def lock_chain(conn: AsyncConnection) -> None:
+async def lock_chain(conn: Connection) -> None:
     """Take the chain's head lock now rather than at the first append.
 
     For long transactions that touch many rows (the sweep): holding the head first, and never waiting
@@ -133,7 +133,7 @@ def _row_to_entry(row: sa.Row[Any]) -> AuditEntry:
 
 
 async def iter_entries(
-    conn: AsyncConnection,
+    conn: Connection,
     *,
     since: datetime | None = None,
     batch: int = 1000,
@@ -152,7 +152,7 @@ async def iter_entries(
         last_id = rows[-1].id
 
 
-async def verify_chain(conn: AsyncConnection) -> int | None:
+async def verify_chain(conn: Connection) -> int | None:
     """The id of the first entry that does not chain, or None when the log is intact."""
     expected_prev = GENESIS_HASH
     async for entry in iter_entries(conn):
@@ -170,7 +170,7 @@ async def verify_chain(conn: AsyncConnection) -> int | None:
     return None
 
 
-async def entries_for_subject(conn: AsyncConnection, subject: str, limit: int = 20) -> list[AuditEntry]:
+async def entries_for_subject(conn: Connection, subject: str, limit: int = 20) -> list[AuditEntry]:
     """The most recent entries about a subject or by an actor, newest first."""
     query = (
         sa.select(audit_log)

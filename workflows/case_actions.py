@@ -10,7 +10,6 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from config.catalog import Catalog
 from workflows import audit, outbox
@@ -26,6 +25,7 @@ from workflows.cases import (
     require_investigator,
     required_text,
 )
+from workflows.connection import Connection
 from workflows.errors import AlreadyDecided, InvalidInput, NotFound
 from workflows.tables import case_evidence, case_legal_actions, case_messages, cases
 
@@ -36,7 +36,7 @@ USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 
 
 async def case_for_investigator(
-    conn: AsyncConnection, catalog: Catalog, case_id: int, user_id: str, *, open_only: bool = False
+    conn: Connection, catalog: Catalog, case_id: int, user_id: str, *, open_only: bool = False
 ) -> CaseInfo:
     """Raise unless this person may act on this case now (also used before opening a modal)."""
     await require_investigator(conn, catalog, user_id)
@@ -47,7 +47,7 @@ async def case_for_investigator(
 
 
 async def _lock(
-    conn: AsyncConnection, catalog: Catalog, case_id: int, user_id: str, *, open_only: bool
+    conn: Connection, catalog: Catalog, case_id: int, user_id: str, *, open_only: bool
 ) -> CaseInfo:
     locked = (
         await conn.execute(sa.select(cases.c.id).where(cases.c.id == case_id).with_for_update())
@@ -58,7 +58,7 @@ async def _lock(
 
 
 async def _tell_named_reporter(
-    conn: AsyncConnection, case: CaseInfo, now: datetime, update: dict[str, Any]
+    conn: Connection, case: CaseInfo, now: datetime, update: dict[str, Any]
 ) -> None:
     """Only a named reporter is ever messaged; an anonymous one reads updates with their key."""
     if case.reporter is not None:
@@ -68,7 +68,7 @@ async def _tell_named_reporter(
 
 
 async def _recorded(
-    conn: AsyncConnection,
+    conn: Connection,
     catalog: Catalog,
     now: datetime,
     case: CaseInfo,
@@ -85,7 +85,7 @@ async def _recorded(
 
 
 async def take_case(
-    conn: AsyncConnection, catalog: Catalog, now: datetime, *, case_id: int, user_id: str
+    conn: Connection, catalog: Catalog, now: datetime, *, case_id: int, user_id: str
 ) -> CaseInfo:
     """Assign the case to whoever clicked; a new case moves to triaging and its ack deadline ends."""
     case = await _lock(conn, catalog, case_id, user_id, open_only=True)
@@ -106,7 +106,7 @@ async def take_case(
 
 
 async def update_status(
-    conn: AsyncConnection,
+    conn: Connection,
     catalog: Catalog,
     now: datetime,
     *,
@@ -137,7 +137,7 @@ async def update_status(
 
 
 async def _add_message(
-    conn: AsyncConnection, case_id: int, direction: str, author: str, body: str, now: datetime
+    conn: Connection, case_id: int, direction: str, author: str, body: str, now: datetime
 ) -> int:
     return (
         await conn.execute(
@@ -149,7 +149,7 @@ async def _add_message(
 
 
 async def message_reporter(
-    conn: AsyncConnection, catalog: Catalog, now: datetime, *, case_id: int, user_id: str, message: str | None
+    conn: Connection, catalog: Catalog, now: datetime, *, case_id: int, user_id: str, message: str | None
 ) -> CaseInfo:
     """A message the reporter reads with `/report-leak status`; it restarts the feedback deadline."""
     body = required_text(message, "the message", "case_message")
@@ -174,7 +174,7 @@ def parse_sha256(text: str | None) -> str | None:
 
 
 async def add_evidence(
-    conn: AsyncConnection,
+    conn: Connection,
     catalog: Catalog,
     now: datetime,
     *,
@@ -218,7 +218,7 @@ def parse_date(text: str | None) -> date:
 
 
 async def record_legal_action(
-    conn: AsyncConnection,
+    conn: Connection,
     catalog: Catalog,
     now: datetime,
     *,

@@ -9,10 +9,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from config.catalog import Catalog
 from workflows.cases import CLOSED, case_ref, investigators
+from workflows.connection import Connection
 from workflows.directory import resolve_principals
 from workflows.tables import cases
 
@@ -65,13 +65,13 @@ def _nudge(row: Any, now: datetime) -> CaseNudge:
     )
 
 
-async def due_case_nudges(conn: AsyncConnection, catalog: Catalog, now: datetime) -> list[CaseNudge]:
+async def due_case_nudges(conn: Connection, catalog: Catalog, now: datetime) -> list[CaseNudge]:
     """What a sweep at `now` would nudge, claiming nothing (for `confide nudges --dry-run`)."""
     rows = await conn.execute(sa.select(*_COLUMNS).where(_is_due(catalog, now)).order_by(cases.c.id))
     return [_nudge(row, now) for row in rows]
 
 
-async def claim_due_case_nudges(conn: AsyncConnection, catalog: Catalog, now: datetime) -> list[CaseNudge]:
+async def claim_due_case_nudges(conn: Connection, catalog: Catalog, now: datetime) -> list[CaseNudge]:
     """The cases due a nudge at `now`, marked as nudged in the same statement."""
     rows = await conn.execute(
         cases.update()
@@ -82,7 +82,7 @@ async def claim_due_case_nudges(conn: AsyncConnection, catalog: Catalog, now: da
     return sorted((_nudge(row, now) for row in rows), key=lambda n: n.case_id)
 
 
-async def nudge_recipients(conn: AsyncConnection, catalog: Catalog, nudge: CaseNudge) -> list[str]:
+async def nudge_recipients(conn: Connection, catalog: Catalog, nudge: CaseNudge) -> list[str]:
     """Who hears about a due case: the security channel for an untaken case; the assignee (or, without
     an active one, every investigator) when the reporter is owed feedback."""
     recipients: list[str] = []

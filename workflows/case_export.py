@@ -8,12 +8,12 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from config.catalog import Catalog
 from workflows import audit
 from workflows.case_actions import text_digest
 from workflows.cases import get_case, messages_of, parse_case_ref
+from workflows.connection import Connection
 from workflows.tables import case_evidence, case_legal_actions
 
 FORMAT = "confide-case-bundle/1"
@@ -31,7 +31,7 @@ def _rehashes(entry: audit.AuditEntry) -> bool:
     return digest == entry.hash
 
 
-async def export_case(conn: AsyncConnection, catalog: Catalog, ref: str, now: datetime) -> dict[str, Any]:
+async def export_case(conn: Connection, catalog: Catalog, ref: str, now: datetime) -> dict[str, Any]:
     """Everything about one case as plain JSON; raises NotFound for an unknown case."""
     case = await get_case(conn, catalog, parse_case_ref(ref))
     # entries_for_subject is newest first; the bundle reads in chain order.

@@ -11,10 +11,10 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from config.catalog import Catalog
 from workflows import agreements, outbox
+from workflows.connection import Connection
 from workflows.directory import resolve_principals
 from workflows.errors import InvalidInput, NotAllowed, NotFound
 from workflows.tables import (
@@ -127,7 +127,7 @@ class CaseMessage:
     at: datetime
 
 
-async def investigators(conn: AsyncConnection, catalog: Catalog) -> list[str]:
+async def investigators(conn: Connection, catalog: Catalog) -> list[str]:
     """The catalog's `investigators` when set; otherwise the members of the security channel."""
     if catalog.investigators is not None:
         return await resolve_principals(conn, catalog.investigators)
@@ -142,7 +142,7 @@ async def investigators(conn: AsyncConnection, catalog: Catalog) -> list[str]:
     return await resolve_principals(conn, rows.scalars().all())
 
 
-async def require_investigator(conn: AsyncConnection, catalog: Catalog, user_id: str) -> None:
+async def require_investigator(conn: Connection, catalog: Catalog, user_id: str) -> None:
     if user_id not in await investigators(conn, catalog):
         raise NotAllowed("Only the security team's investigators can act on leak cases.")
 
@@ -162,7 +162,7 @@ def required_text(value: str | None, what: str, field: str, *, limit: int = MAX_
     return text
 
 
-async def get_case(conn: AsyncConnection, catalog: Catalog, case_id: int) -> CaseInfo:
+async def get_case(conn: Connection, catalog: Catalog, case_id: int) -> CaseInfo:
     row = (await conn.execute(sa.select(cases).where(cases.c.id == case_id))).first()
     if row is None:
         raise NotFound(f"There is no {case_ref(case_id)}.")
@@ -194,7 +194,7 @@ async def get_case(conn: AsyncConnection, catalog: Catalog, case_id: int) -> Cas
     )
 
 
-async def dtsa_status(conn: AsyncConnection, catalog: Catalog, subject: str) -> DtsaStatus:
+async def dtsa_status(conn: Connection, catalog: Catalog, subject: str) -> DtsaStatus:
     """Which agreements the subject acknowledged, and whether any carried the DTSA notice.
 
     The catalog describes each agreement's current text; an older version is judged by it too.
@@ -214,7 +214,7 @@ async def dtsa_status(conn: AsyncConnection, catalog: Catalog, subject: str) -> 
     return DtsaStatus(subject, items, any(i["dtsa_notice"] for i in items))
 
 
-async def messages_of(conn: AsyncConnection, case_id: int, *, internal: bool = False) -> list[CaseMessage]:
+async def messages_of(conn: Connection, case_id: int, *, internal: bool = False) -> list[CaseMessage]:
     query = sa.select(case_messages).where(case_messages.c.case_id == case_id).order_by(case_messages.c.id)
     if not internal:
         query = query.where(case_messages.c.direction != "internal")
@@ -223,7 +223,7 @@ async def messages_of(conn: AsyncConnection, case_id: int, *, internal: bool = F
 
 
 async def publish(
-    conn: AsyncConnection,
+    conn: Connection,
     catalog: Catalog,
     case: CaseInfo,
     now: datetime,

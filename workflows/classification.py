@@ -15,10 +15,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from config.catalog import SLACK_USER_ID, Catalog, Secret
 from workflows import access, audit, outbox
+from workflows.connection import Connection
 from workflows.directory import get_member, resolve_principals
 from workflows.errors import AlreadyDecided, InvalidInput, NotAllowed, NotFound
 from workflows.sql import insert_if_absent
@@ -87,7 +87,7 @@ def review_days(catalog: Catalog, secret: Secret) -> timedelta:
     return timedelta(days=catalog.classification_review_days_of(secret))
 
 
-async def record_secrets(conn: AsyncConnection, catalog: Catalog, now: datetime) -> None:
+async def record_secrets(conn: Connection, catalog: Catalog, now: datetime) -> None:
     """Remember when Confide first loaded each secret (bookkeeping, silent like agreement versions), and
     follow a changed review cadence for secrets whose owners have not been asked yet."""
     rows = {r.secret_id: r for r in await conn.execute(sa.select(secret_reviews))}
@@ -107,18 +107,18 @@ async def record_secrets(conn: AsyncConnection, catalog: Catalog, now: datetime)
             )
 
 
-async def reviewers(conn: AsyncConnection, catalog: Catalog, secret: Secret) -> list[str]:
+async def reviewers(conn: Connection, catalog: Catalog, secret: Secret) -> list[str]:
     """Who is asked: the secret's active owners, else the admins."""
     return await resolve_principals(conn, secret.owners) or await resolve_principals(conn, catalog.admins)
 
 
-async def check_can_answer(conn: AsyncConnection, catalog: Catalog, secret_id: str, user_id: str) -> Secret:
+async def check_can_answer(conn: Connection, catalog: Catalog, secret_id: str, user_id: str) -> Secret:
     """Raise unless this person may answer the secret's review now (before a modal opens)."""
     return await _lock_review(conn, catalog, secret_id, user_id)
 
 
 async def confirm_still_secret(
-    conn: AsyncConnection, catalog: Catalog, now: datetime, *, secret_id: str, user_id: str
+    conn: Connection, catalog: Catalog, now: datetime, *, secret_id: str, user_id: str
 ) -> ReviewAnswer:
     """Still secret: the next review is classification_review_days from now."""
     secret = await _lock_review(conn, catalog, secret_id, user_id)
@@ -136,7 +136,7 @@ async def confirm_still_secret(
 
 
 async def declassify(
-    conn: AsyncConnection, catalog: Catalog, now: datetime, *, secret_id: str, user_id: str, note: str | None
+    conn: Connection, catalog: Catalog, now: datetime, *, secret_id: str, user_id: str, note: str | None
 ) -> ReviewAnswer:
     """Declassify: every active grant ends and its grantee is told, pending requests are cancelled, and
     new requests are refused from now on."""
@@ -198,7 +198,7 @@ async def declassify(
 
 
 async def propose_owners(
-    conn: AsyncConnection,
+    conn: Connection,
     catalog: Catalog,
     now: datetime,
     *,
@@ -239,7 +239,7 @@ async def propose_owners(
     )
 
 
-async def status(conn: AsyncConnection, catalog: Catalog, now: datetime) -> ClassificationStatus:
+async def status(conn: Connection, catalog: Catalog, now: datetime) -> ClassificationStatus:
     """What /confide status shows about classification reviews."""
     names = {s.id: s.name for s in catalog.secrets}
     reviews = (await conn.execute(sa.select(secret_reviews))).all()
@@ -285,7 +285,7 @@ def _outcome(row: sa.Row[Any], names: dict[str, str]) -> RecordedOutcome:
 # ---- internals ---------------------------------------------------------------------------------------
 
 
-async def _lock_review(conn: AsyncConnection, catalog: Catalog, secret_id: str, user_id: str) -> Secret:
+async def _lock_review(conn: Connection, catalog: Catalog, secret_id: str, user_id: str) -> Secret:
     """Lock the secret's review row, then check the person may answer and it is not declassified."""
     secret = catalog.secret(secret_id)
     row = (
@@ -308,7 +308,7 @@ async def _lock_review(conn: AsyncConnection, catalog: Catalog, secret_id: str, 
 
 
 async def _reviewed(
-    conn: AsyncConnection, catalog: Catalog, secret: Secret, now: datetime, user_id: str, outcome: str
+    conn: Connection, catalog: Catalog, secret: Secret, now: datetime, user_id: str, outcome: str
 ) -> datetime:
     next_review = now + review_days(catalog, secret)
     await conn.execute(
@@ -327,7 +327,7 @@ async def _reviewed(
 
 
 async def _record_outcome(
-    conn: AsyncConnection,
+    conn: Connection,
     now: datetime,
     secret: Secret,
     outcome: str,
@@ -349,7 +349,7 @@ async def _record_outcome(
 
 
 async def _end_grants(
-    conn: AsyncConnection, catalog: Catalog, now: datetime, secret: Secret, user_id: str
+    conn: Connection, catalog: Catalog, now: datetime, secret: Secret, user_id: str
 ) -> list[tuple[int, str]]:
     """(grant id, grantee) of every grant that ended; the declassification message tells the grantees."""
     rows = (
@@ -375,7 +375,7 @@ async def _end_grants(
 
 
 async def _cancel_requests(
-    conn: AsyncConnection, catalog: Catalog, now: datetime, secret: Secret, user_id: str
+    conn: Connection, catalog: Catalog, now: datetime, secret: Secret, user_id: str
 ) -> dict[int, str]:
     """request id → requester, for every pending request that was cancelled."""
     rows = (

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from config.catalog import Agreement, Catalog
 from workflows import audit, classification, training
 from workflows.classification import ClassificationStatus
+from workflows.connection import Connection
 from workflows.directory import active_members
 from workflows.errors import InvalidInput, NotAllowed
 from workflows.obligations import applies_to, first_due, lapses_at, owed_from_for, still_valid
@@ -102,9 +102,7 @@ def require_admin(catalog: Catalog, user_id: str, what: str) -> None:
         raise NotAllowed(f"Sorry, {what} is for Confide's admins. `/confide help` shows what you can do.")
 
 
-async def agreement_coverage(
-    conn: AsyncConnection, catalog: Catalog, now: datetime
-) -> list[AgreementCoverage]:
+async def agreement_coverage(conn: Connection, catalog: Catalog, now: datetime) -> list[AgreementCoverage]:
     """Per agreement, its current version: acknowledged / in scope, and who is outstanding since when."""
     people = await active_members(conn)
     coverage: list[AgreementCoverage] = []
@@ -132,14 +130,14 @@ async def agreement_coverage(
 
 
 async def nda_status(
-    conn: AsyncConnection, catalog: Catalog, user_id: str, now: datetime
+    conn: Connection, catalog: Catalog, user_id: str, now: datetime
 ) -> list[AgreementCoverage]:
     """/nda status: admins only."""
     require_admin(catalog, user_id, "`/nda status`")
     return await agreement_coverage(conn, catalog, now)
 
 
-async def dashboard(conn: AsyncConnection, catalog: Catalog, now: datetime) -> Dashboard:
+async def dashboard(conn: Connection, catalog: Catalog, now: datetime) -> Dashboard:
     """Everything the compliance dashboard shows, as of now."""
     due = await reviews_due(conn, catalog, now)
     return Dashboard(
@@ -154,14 +152,14 @@ async def dashboard(conn: AsyncConnection, catalog: Catalog, now: datetime) -> D
     )
 
 
-async def admin_dashboard(conn: AsyncConnection, catalog: Catalog, user_id: str, now: datetime) -> Dashboard:
+async def admin_dashboard(conn: Connection, catalog: Catalog, user_id: str, now: datetime) -> Dashboard:
     """/confide status: admins only."""
     require_admin(catalog, user_id, "`/confide status`")
     return await dashboard(conn, catalog, now)
 
 
 async def reviews_due(
-    conn: AsyncConnection, catalog: Catalog, now: datetime, secret_ids: list[str] | None = None
+    conn: Connection, catalog: Catalog, now: datetime, secret_ids: list[str] | None = None
 ) -> list[GrantDue]:
     """Active grants whose review is overdue or falls within REVIEW_HORIZON, soonest first."""
     query = (
@@ -185,7 +183,7 @@ async def reviews_due(
     ]
 
 
-async def pending_requests(conn: AsyncConnection, catalog: Catalog) -> list[PendingRequest]:
+async def pending_requests(conn: Connection, catalog: Catalog) -> list[PendingRequest]:
     rows = await conn.execute(
         sa.select(access_requests)
         .where(access_requests.c.status == "pending")
@@ -212,7 +210,7 @@ def parse_audit_subject(text: str) -> str:
 
 
 async def audit_trail(
-    conn: AsyncConnection, catalog: Catalog, user_id: str, subject_text: str, limit: int = 20
+    conn: Connection, catalog: Catalog, user_id: str, subject_text: str, limit: int = 20
 ) -> tuple[str, list[audit.AuditEntry]]:
     """/confide audit: admins only; the most recent entries about (or by) the subject."""
     require_admin(catalog, user_id, "`/confide audit`")
@@ -230,7 +228,7 @@ def _secret_name(catalog: Catalog, secret_id: str) -> str:
     return secret.name if secret else secret_id
 
 
-async def _acknowledged_at(conn: AsyncConnection, agreement: Agreement) -> dict[str, datetime]:
+async def _acknowledged_at(conn: Connection, agreement: Agreement) -> dict[str, datetime]:
     rows = await conn.execute(
         sa.select(acknowledgements.c.user_id, acknowledgements.c.at).where(
             acknowledgements.c.agreement_id == agreement.id, acknowledgements.c.version == agreement.version
@@ -239,7 +237,7 @@ async def _acknowledged_at(conn: AsyncConnection, agreement: Agreement) -> dict[
     return {r.user_id: r.at for r in rows}
 
 
-async def _earlier_versions(conn: AsyncConnection, agreement: Agreement) -> list[tuple[str, int]]:
+async def _earlier_versions(conn: Connection, agreement: Agreement) -> list[tuple[str, int]]:
     rows = await conn.execute(
         sa.select(acknowledgements.c.version, sa.func.count(), sa.func.max(acknowledgements.c.at))
         .where(

@@ -27,23 +27,17 @@ WRITE_LOCK_WAIT_SECONDS = 30.0
 CONNECT_BUSY_SECONDS = 30.0
 
 
-def async_url(database_url: str) -> str:
-    """Map the URLs people write (sqlite:///x.db, postgres://...) to SQLAlchemy's async drivers."""
+def engine_url(database_url: str) -> str:
+    """Map the URLs people write to SQLAlchemy's drivers: SQLite's own module (sqlite:///x.db, also
+    accepted as sqlite+aiosqlite:// from older settings), asyncpg for PostgreSQL (postgres://...)."""
     url = database_url.strip()
-    if url.startswith("sqlite:"):
-        return "sqlite+aiosqlite:" + url.removeprefix("sqlite:")
+    for prefix in ("sqlite+aiosqlite:", "sqlite+pysqlite:", "sqlite:"):
+        if url.startswith(prefix):
+            return "sqlite:" + url.removeprefix(prefix)
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
             return "postgresql+asyncpg://" + url.removeprefix(prefix)
     return url
-
-
-def sqlite_url(database_url: str) -> str:
-    """The synchronous (pysqlite) form of a SQLite URL."""
-    url = database_url.strip()
-    return "sqlite:" + url.removeprefix("sqlite+aiosqlite:").removeprefix("sqlite+pysqlite:").removeprefix(
-        "sqlite:"
-    )
 
 
 class Database:
@@ -57,13 +51,13 @@ class Database:
     """
 
     def __init__(self, database_url: str, *, pool_size: int = 10):
-        self.url = async_url(database_url)
+        self.url = engine_url(database_url)
         self.is_sqlite = self.url.startswith("sqlite")
         self.async_engine: AsyncEngine | None = None
         if self.is_sqlite:
             # No pool limit: a checkout that waited for a free connection would block the event loop.
             self.sync_engine = sa.create_engine(
-                sqlite_url(database_url),
+                self.url,
                 poolclass=sa.pool.QueuePool,
                 pool_size=pool_size,
                 max_overflow=-1,

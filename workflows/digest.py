@@ -14,10 +14,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from config.catalog import Catalog
 from workflows import compliance, signals
+from workflows.connection import Connection
 from workflows.kudos import kudos_given
 from workflows.open_cases import count_by_age, count_by_status, open_cases
 from workflows.tables import (
@@ -39,7 +39,7 @@ class DigestSection:
     lines: list[str] = field(default_factory=list)  # Slack mrkdwn, one bullet each
 
 
-SectionProvider = Callable[[AsyncConnection, Catalog, datetime], Awaitable[DigestSection | None]]
+SectionProvider = Callable[[Connection, Catalog, datetime], Awaitable[DigestSection | None]]
 
 
 def parse_weekly(spec: str) -> tuple[int, int, int]:
@@ -63,7 +63,7 @@ def _days(delta: timedelta) -> str:
     return "today" if days == 0 else ("1 day" if days == 1 else f"{days} days")
 
 
-async def agreement_coverage(conn: AsyncConnection, catalog: Catalog, now: datetime) -> DigestSection | None:
+async def agreement_coverage(conn: Connection, catalog: Catalog, now: datetime) -> DigestSection | None:
     """Per agreement: people in scope who acknowledged its current version (and have not lapsed), and
     how many are past due_days; the same figures as /nda status and the dashboard."""
     if not catalog.agreements:
@@ -88,7 +88,7 @@ async def agreement_coverage(conn: AsyncConnection, catalog: Catalog, now: datet
     return DigestSection("coverage", "Agreement coverage", summary, lines)
 
 
-async def overdue_work(conn: AsyncConnection, catalog: Catalog, now: datetime) -> DigestSection:
+async def overdue_work(conn: Connection, catalog: Catalog, now: datetime) -> DigestSection:
     """Access reviews past due, oldest first. (Agreements past due_days are counted under coverage,
     cases past a deadline under open cases.)"""
     overdue = (grants.c.status == "active") & (grants.c.review_due_at <= now)
@@ -110,7 +110,7 @@ async def overdue_work(conn: AsyncConnection, catalog: Catalog, now: datetime) -
     return DigestSection("overdue", "Overdue access reviews", f"{count} access review(s) overdue", lines)
 
 
-async def pending_requests(conn: AsyncConnection, catalog: Catalog, now: datetime) -> DigestSection:
+async def pending_requests(conn: Connection, catalog: Catalog, now: datetime) -> DigestSection:
     """Requests waiting for a decision, oldest first."""
     pending = access_requests.c.status == "pending"
     count = (await conn.execute(sa.select(sa.func.count()).where(pending))).scalar_one()
@@ -144,7 +144,7 @@ async def pending_requests(conn: AsyncConnection, catalog: Catalog, now: datetim
     return DigestSection("pending", "Pending access requests", f"{count} request(s) pending", lines)
 
 
-async def open_cases_by_age(conn: AsyncConnection, catalog: Catalog, now: datetime) -> DigestSection:
+async def open_cases_by_age(conn: Connection, catalog: Catalog, now: datetime) -> DigestSection:
     """Leak cases still open: by status, by age, and those past a deadline."""
     cases = await open_cases(conn, now)
     lines = []
@@ -160,7 +160,7 @@ async def open_cases_by_age(conn: AsyncConnection, catalog: Catalog, now: dateti
     return DigestSection("cases", "Open leak cases", f"{len(cases)} open case(s)", lines)
 
 
-async def signals_raised(conn: AsyncConnection, catalog: Catalog, now: datetime) -> DigestSection:
+async def signals_raised(conn: Connection, catalog: Catalog, now: datetime) -> DigestSection:
     """Insider-risk alerts raised in the seven days up to now, by kind."""
     week = (signal_alerts.c.raised_at > now - timedelta(days=7)) & (signal_alerts.c.raised_at <= now)
     rows = await conn.execute(
@@ -191,7 +191,7 @@ SECTIONS: list[SectionProvider] = [
 ]
 
 
-async def build_digest(conn: AsyncConnection, catalog: Catalog, now: datetime) -> dict[str, Any]:
+async def build_digest(conn: Connection, catalog: Catalog, now: datetime) -> dict[str, Any]:
     """The digest's data, as stored in the outbox and rendered by handlers/blocks/digest.py."""
     sections = [section for provider in SECTIONS if (section := await provider(conn, catalog, now))]
     return {"at": now.isoformat(), "sections": [asdict(section) for section in sections]}

@@ -8,8 +8,8 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from workflows.connection import Connection
 from workflows.events import claim_event
 from workflows.sql import insert_if_absent
 from workflows.tables import group_members, members
@@ -45,7 +45,7 @@ def member_from_slack(user: dict[str, Any]) -> Member:
     )
 
 
-async def upsert_member(conn: AsyncConnection, member: Member, now: datetime) -> Member | None:
+async def upsert_member(conn: Connection, member: Member, now: datetime) -> Member | None:
     """Store a member's current state; returns the previous state (None for someone new)."""
     row = (await conn.execute(sa.select(members).where(members.c.user_id == member.user_id))).first()
     values = {
@@ -66,12 +66,12 @@ async def upsert_member(conn: AsyncConnection, member: Member, now: datetime) ->
     return _member(row) if row is not None else None
 
 
-async def get_member(conn: AsyncConnection, user_id: str) -> Member | None:
+async def get_member(conn: Connection, user_id: str) -> Member | None:
     row = (await conn.execute(sa.select(members).where(members.c.user_id == user_id))).first()
     return _member(row) if row else None
 
 
-async def active_members(conn: AsyncConnection) -> list[Member]:
+async def active_members(conn: Connection) -> list[Member]:
     """Everyone who can owe something: people (not bots) who are not deactivated, by id."""
     rows = await conn.execute(
         sa.select(members)
@@ -87,14 +87,14 @@ _DEACTIVATED_AMONG = sa.select(members.c.user_id).where(
 )
 
 
-async def deactivated(conn: AsyncConnection, user_ids: Iterable[str]) -> set[str]:
+async def deactivated(conn: Connection, user_ids: Iterable[str]) -> set[str]:
     ids = list(set(user_ids))
     if not ids:
         return set()
     return set((await conn.execute(_DEACTIVATED_AMONG, {"user_ids": ids})).scalars())
 
 
-async def replace_group_members(conn: AsyncConnection, group_id: str, user_ids: Iterable[str]) -> None:
+async def replace_group_members(conn: Connection, group_id: str, user_ids: Iterable[str]) -> None:
     await conn.execute(group_members.delete().where(group_members.c.group_id == group_id))
     rows = [{"group_id": group_id, "user_id": u} for u in sorted(set(user_ids))]
     if rows:
@@ -102,7 +102,7 @@ async def replace_group_members(conn: AsyncConnection, group_id: str, user_ids: 
 
 
 async def change_group_members(
-    conn: AsyncConnection,
+    conn: Connection,
     now: datetime,
     group_id: str,
     *,
@@ -124,7 +124,7 @@ async def change_group_members(
         await insert_if_absent(conn, group_members, {"group_id": group_id, "user_id": user_id})
 
 
-async def resolve_principals(conn: AsyncConnection, principals: Iterable[str]) -> list[str]:
+async def resolve_principals(conn: Connection, principals: Iterable[str]) -> list[str]:
     """Users and user groups (S...) to active user ids, in a stable order, without duplicates."""
     principals = list(principals)
     groups = [p for p in principals if p.startswith("S")]

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from workflows.audit import AuditEntry
+from workflows.connection import Connection
 from workflows.tables import audit_forwarding, audit_log
 
 MAX_BACKOFF = timedelta(minutes=5)
@@ -21,9 +21,7 @@ class ForwardBatch:
     entries: list[AuditEntry]
 
 
-async def claim_batch(
-    conn: AsyncConnection, now: datetime, *, size: int, lease: timedelta
-) -> ForwardBatch | None:
+async def claim_batch(conn: Connection, now: datetime, *, size: int, lease: timedelta) -> ForwardBatch | None:
     """Take the lease and the next entries after the cursor; None when another sender holds the lease,
     a retry is not due yet, or nothing is new."""
     claimed = (
@@ -59,7 +57,7 @@ async def claim_batch(
     return ForwardBatch(claimed.last_id, entries)
 
 
-async def mark_forwarded(conn: AsyncConnection, batch: ForwardBatch) -> None:
+async def mark_forwarded(conn: Connection, batch: ForwardBatch) -> None:
     await conn.execute(
         audit_forwarding.update()
         .where(audit_forwarding.c.id == 1, audit_forwarding.c.last_id == batch.after_id)
@@ -69,7 +67,7 @@ async def mark_forwarded(conn: AsyncConnection, batch: ForwardBatch) -> None:
     )
 
 
-async def mark_failed(conn: AsyncConnection, now: datetime, error: str) -> timedelta:
+async def mark_failed(conn: Connection, now: datetime, error: str) -> timedelta:
     """Back off exponentially (1 s doubling to 5 minutes); returns the delay chosen."""
     failures = (
         await conn.execute(sa.select(audit_forwarding.c.failures).where(audit_forwarding.c.id == 1))
@@ -83,7 +81,7 @@ async def mark_failed(conn: AsyncConnection, now: datetime, error: str) -> timed
     return delay
 
 
-async def cursor(conn: AsyncConnection) -> int:
+async def cursor(conn: Connection) -> int:
     return (
         await conn.execute(sa.select(audit_forwarding.c.last_id).where(audit_forwarding.c.id == 1))
     ).scalar_one()

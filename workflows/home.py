@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from config.catalog import Catalog
 from workflows import access, compliance, kudos, training
 from workflows.agreements import OwedAgreement, owed_by
+from workflows.connection import Connection
 from workflows.directory import resolve_principals
 from workflows.kudos import Kudos
 from workflows.training import TrainingOverview
@@ -29,12 +28,12 @@ class Home:
     latest_kudos: list[Kudos] = field(default_factory=list)
 
 
-async def secrets_owned_by(conn: AsyncConnection, catalog: Catalog, user_id: str) -> list[str]:
+async def secrets_owned_by(conn: Connection, catalog: Catalog, user_id: str) -> list[str]:
     """The secrets whose owners (users or user groups) include this person."""
     return [s.id for s in catalog.secrets if user_id in await resolve_principals(conn, s.owners)]
 
 
-async def home_for(conn: AsyncConnection, catalog: Catalog, user_id: str, now: datetime) -> Home:
+async def home_for(conn: Connection, catalog: Catalog, user_id: str, now: datetime) -> Home:
     """Everything the App Home shows this person, as of now."""
     owned = await secrets_owned_by(conn, catalog, user_id)
     kudos_count, latest_kudos = await kudos.received_by(conn, user_id)

@@ -9,10 +9,10 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from config.catalog import Catalog
 from workflows import audit, outbox
+from workflows.connection import Connection
 from workflows.directory import get_member
 from workflows.errors import InvalidInput, NotAllowed
 from workflows.tables import kudos
@@ -51,7 +51,7 @@ def parse_kudos(text: str) -> tuple[str, str]:
 
 
 async def give_kudos(
-    conn: AsyncConnection, catalog: Catalog, now: datetime, *, giver: str, recipient: str, message: str
+    conn: Connection, catalog: Catalog, now: datetime, *, giver: str, recipient: str, message: str
 ) -> Kudos:
     """Record the kudos, audit it and post it to the recognition channel (or DM the person)."""
     if recipient == giver:
@@ -97,7 +97,7 @@ async def give_kudos(
     return Kudos(kudos_id, giver, recipient, message, posted_to, now)
 
 
-async def received_by(conn: AsyncConnection, user_id: str, limit: int = 5) -> tuple[int, list[Kudos]]:
+async def received_by(conn: Connection, user_id: str, limit: int = 5) -> tuple[int, list[Kudos]]:
     """How many kudos the person received, and the latest few."""
     count = (await conn.execute(sa.select(sa.func.count()).where(kudos.c.recipient == user_id))).scalar_one()
     rows = await conn.execute(
@@ -109,7 +109,7 @@ async def received_by(conn: AsyncConnection, user_id: str, limit: int = 5) -> tu
     return count, [_kudos(r) for r in rows]
 
 
-async def kudos_given(conn: AsyncConnection, catalog: Catalog, now: datetime) -> DigestSection:
+async def kudos_given(conn: Connection, catalog: Catalog, now: datetime) -> DigestSection:
     """The digest's section: kudos given in the past week, newest first."""
     # workflows.digest lists this provider, so its import waits until the digest is built.
     from workflows.digest import DigestSection

@@ -16,9 +16,9 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from config.catalog import Agreement, Catalog, Training
+from workflows.connection import Connection
 from workflows.directory import Member
 from workflows.sql import insert_if_absent
 from workflows.tables import acknowledgements, agreement_obligations, agreement_versions, members
@@ -63,7 +63,7 @@ class PublishedVersions:
     previous: dict[str, str]  # agreement id → the version known before, for those that had one
 
 
-async def record_versions(conn: AsyncConnection, catalog: Catalog, now: datetime) -> PublishedVersions:
+async def record_versions(conn: Connection, catalog: Catalog, now: datetime) -> PublishedVersions:
     """Remember when each agreement version was first loaded, and what it said about itself."""
     rows = (await conn.execute(sa.select(agreement_versions))).all()
     known = {(r.agreement_id, r.version) for r in rows}
@@ -90,7 +90,7 @@ async def record_versions(conn: AsyncConnection, catalog: Catalog, now: datetime
     return PublishedVersions(new, first_load=not known, previous=latest)
 
 
-async def version_titles(conn: AsyncConnection) -> dict[tuple[str, str], str]:
+async def version_titles(conn: Connection) -> dict[tuple[str, str], str]:
     """Titles of every version ever loaded, for agreements the catalog no longer lists."""
     rows = await conn.execute(
         sa.select(agreement_versions.c.agreement_id, agreement_versions.c.version, agreement_versions.c.title)
@@ -99,7 +99,7 @@ async def version_titles(conn: AsyncConnection) -> dict[tuple[str, str], str]:
 
 
 async def refresh_obligations(
-    conn: AsyncConnection, catalog: Catalog, now: datetime, user_ids: Collection[str] | None = None
+    conn: Connection, catalog: Catalog, now: datetime, user_ids: Collection[str] | None = None
 ) -> dict[str, list[str]]:
     """Bring obligations in line with the directory and the catalog, for everyone or the people named.
 
@@ -137,7 +137,7 @@ async def refresh_obligations(
     return newly_owing
 
 
-async def mark_acknowledged(conn: AsyncConnection, agreement: Agreement, user_id: str, now: datetime) -> None:
+async def mark_acknowledged(conn: Connection, agreement: Agreement, user_id: str, now: datetime) -> None:
     """Nothing is due any more, until the acknowledgement lapses (renewals)."""
     owed_from = lapses_at(agreement, now)
     values = {
@@ -156,7 +156,7 @@ async def mark_acknowledged(conn: AsyncConnection, agreement: Agreement, user_id
         )
 
 
-async def owed_from_of(conn: AsyncConnection, user_id: str) -> dict[tuple[str, str], datetime | None]:
+async def owed_from_of(conn: Connection, user_id: str) -> dict[tuple[str, str], datetime | None]:
     """(agreement, version) → since when this person owes it, for every obligation they have."""
     rows = await conn.execute(
         sa.select(
@@ -168,7 +168,7 @@ async def owed_from_of(conn: AsyncConnection, user_id: str) -> dict[tuple[str, s
     return {(r.agreement_id, r.version): r.owed_from for r in rows}
 
 
-async def owed_from_for(conn: AsyncConnection, agreement: Agreement) -> dict[str, datetime | None]:
+async def owed_from_for(conn: Connection, agreement: Agreement) -> dict[str, datetime | None]:
     """user → since when they owe the agreement's current version."""
     return {u: r.owed_from for u, r in (await _obligations(conn, agreement, None)).items()}
 
@@ -181,7 +181,7 @@ def _chunks(ids: Iterable[str]) -> list[list[str]]:
     return [ordered[i : i + CHUNK] for i in range(0, len(ordered), CHUNK)]
 
 
-async def _people(conn: AsyncConnection, user_ids: Collection[str] | None) -> dict[str, Member]:
+async def _people(conn: Connection, user_ids: Collection[str] | None) -> dict[str, Member]:
     query = sa.select(members)
     if user_ids is None:
         rows = (await conn.execute(query)).all()
@@ -193,7 +193,7 @@ async def _people(conn: AsyncConnection, user_ids: Collection[str] | None) -> di
 
 
 async def _obligations(
-    conn: AsyncConnection, agreement: Agreement, user_ids: Collection[str] | None
+    conn: Connection, agreement: Agreement, user_ids: Collection[str] | None
 ) -> dict[str, sa.Row[Any]]:
     query = sa.select(agreement_obligations).where(
         agreement_obligations.c.agreement_id == agreement.id,
@@ -213,7 +213,7 @@ async def _obligations(
 
 
 async def _acknowledged_at(
-    conn: AsyncConnection, agreement: Agreement, user_ids: Collection[str] | None
+    conn: Connection, agreement: Agreement, user_ids: Collection[str] | None
 ) -> dict[str, datetime]:
     query = sa.select(acknowledgements.c.user_id, acknowledgements.c.at).where(
         acknowledgements.c.agreement_id == agreement.id, acknowledgements.c.version == agreement.version
@@ -228,7 +228,7 @@ async def _acknowledged_at(
     return found
 
 
-async def _insert_all_if_absent(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+async def _insert_all_if_absent(conn: Connection, rows: list[dict[str, Any]]) -> None:
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     statement = dialect.insert(agreement_obligations).on_conflict_do_nothing()
     for i in range(0, len(rows), CHUNK):
@@ -236,7 +236,7 @@ async def _insert_all_if_absent(conn: AsyncConnection, rows: list[dict[str, Any]
 
 
 async def _follow_scope(
-    conn: AsyncConnection, agreement: Agreement, existing: dict[str, sa.Row[Any]], in_scope: set[str]
+    conn: Connection, agreement: Agreement, existing: dict[str, sa.Row[Any]], in_scope: set[str]
 ) -> None:
     """Nothing is due from people who left the scope; people back in scope (or a changed `due_days`
     before any reminder went out) get their due date from when they started owing."""
@@ -264,7 +264,7 @@ async def _follow_scope(
 
 
 async def _stand_down_superseded(
-    conn: AsyncConnection, catalog: Catalog, user_ids: Collection[str] | None
+    conn: Connection, catalog: Catalog, user_ids: Collection[str] | None
 ) -> None:
     """An old version, or an agreement gone from the catalog, is never due again."""
     current = [

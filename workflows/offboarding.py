@@ -6,17 +6,17 @@ from collections import defaultdict
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from config.catalog import Catalog
 from workflows import access, audit, outbox, signals
+from workflows.connection import Connection
 from workflows.directory import Member, resolve_principals, upsert_member
 from workflows.events import claim_event
 from workflows.tables import access_requests, grants
 
 
 async def sync_member(
-    conn: AsyncConnection, catalog: Catalog, now: datetime, member: Member, event_id: str | None = None
+    conn: Connection, catalog: Catalog, now: datetime, member: Member, event_id: str | None = None
 ) -> bool:
     """Store a member's state; offboard them when they were just deactivated. False for a repeat event."""
     if not await claim_event(conn, event_id, now):
@@ -27,9 +27,7 @@ async def sync_member(
     return True
 
 
-async def offboard(
-    conn: AsyncConnection, catalog: Catalog, now: datetime, user_id: str
-) -> list[access.GrantInfo]:
+async def offboard(conn: Connection, catalog: Catalog, now: datetime, user_id: str) -> list[access.GrantInfo]:
     """Revoke every grant, cancel pending requests, tell each owner which access ended."""
     rows = await conn.execute(
         sa.select(grants)

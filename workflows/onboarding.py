@@ -8,11 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from config.catalog import Agreement, Catalog
 from workflows import audit, outbox
 from workflows.agreements import owed_by
+from workflows.connection import Connection
 from workflows.directory import Member
 from workflows.events import claim_event
 from workflows.obligations import record_versions, refresh_obligations
@@ -36,7 +35,7 @@ def agreement_data(agreement: Agreement) -> dict[str, Any]:
 
 
 async def welcome_member(
-    conn: AsyncConnection, catalog: Catalog, now: datetime, member: Member, event_id: str | None = None
+    conn: Connection, catalog: Catalog, now: datetime, member: Member, event_id: str | None = None
 ) -> bool:
     """team_join: store the member, record what they owe, DM a welcome with the I acknowledge buttons.
     False for a repeated event."""
@@ -72,7 +71,7 @@ async def welcome_member(
 
 
 async def member_changed(
-    conn: AsyncConnection, catalog: Catalog, now: datetime, member: Member, event_id: str | None = None
+    conn: Connection, catalog: Catalog, now: datetime, member: Member, event_id: str | None = None
 ) -> bool:
     """user_change: store the member (offboarding them when deactivated), then follow their scope:
     a guest who becomes a member owes the members' agreements, and no longer the guests'."""
@@ -89,7 +88,7 @@ class AgreementsSync:
     announced_to: int  # people told about a new version
 
 
-async def sync_agreements(conn: AsyncConnection, catalog: Catalog, now: datetime) -> AgreementsSync:
+async def sync_agreements(conn: Connection, catalog: Catalog, now: datetime) -> AgreementsSync:
     """After the directory is read (at start and daily): record new versions and who owes what, and ask
     everyone in scope of a new version to acknowledge it (audited, naming them). A fresh installation
     records its catalog silently and asks nobody at once: the reminders after `due_days` do."""

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from workflows.cases import CLOSED, STATUSES, case_ref
+from workflows.connection import Connection
 from workflows.tables import cases
 
 AGE_BUCKETS = ((timedelta(days=7), "under 7 days"), (timedelta(days=30), "7–30 days"))
@@ -45,7 +45,7 @@ def count_by_status(open_cases: Iterable[OpenCase]) -> dict[str, int]:
     return {status: n for status, n in counts.items() if n}
 
 
-async def open_cases(conn: AsyncConnection, now: datetime) -> list[OpenCase]:
+async def open_cases(conn: Connection, now: datetime) -> list[OpenCase]:
     """Every case not resolved or dismissed, oldest first."""
     rows = await conn.execute(
         sa.select(cases.c.id, cases.c.status, cases.c.created_at, cases.c.ack_due_at, cases.c.feedback_due_at)

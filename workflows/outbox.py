@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from workflows.connection import Connection
 from workflows.tables import outbox, slack_cards
 
 # A claimed row is retried by another sender if its sender dies; it must outlast one send (with the
@@ -44,7 +44,7 @@ _INSERT_MESSAGE = outbox.insert().returning(outbox.c.id)
 
 
 async def enqueue(
-    conn: AsyncConnection,
+    conn: Connection,
     *,
     recipient: str,
     kind: str,
@@ -83,7 +83,7 @@ def recording() -> Iterator[list[int]]:
         _recording.reset(token)
 
 
-async def messages_by_id(conn: AsyncConnection, ids: list[int]) -> list[OutgoingMessage]:
+async def messages_by_id(conn: Connection, ids: list[int]) -> list[OutgoingMessage]:
     """The queued rows with these ids, in id order."""
     if not ids:
         return []
@@ -91,7 +91,7 @@ async def messages_by_id(conn: AsyncConnection, ids: list[int]) -> list[Outgoing
     return [_message(row) for row in rows]
 
 
-async def unsent_ids(conn: AsyncConnection, ids: list[int]) -> set[int]:
+async def unsent_ids(conn: Connection, ids: list[int]) -> set[int]:
     """Those of these rows not yet delivered (nor set aside)."""
     if not ids:
         return set()
@@ -99,7 +99,7 @@ async def unsent_ids(conn: AsyncConnection, ids: list[int]) -> set[int]:
     return set((await conn.execute(query)).scalars())
 
 
-async def abandoned_ids(conn: AsyncConnection, ids: list[int]) -> set[int]:
+async def abandoned_ids(conn: Connection, ids: list[int]) -> set[int]:
     """Those of these rows Slack refused for good (see mark_abandoned)."""
     if not ids:
         return set()
@@ -172,7 +172,7 @@ _CARD_LOCATION = sa.select(slack_cards.c.channel, slack_cards.c.ts).where(
 
 
 async def claim_next(
-    conn: AsyncConnection,
+    conn: Connection,
     now: datetime,
     limit: int = 50,
     lease: timedelta = DEFAULT_LEASE,
@@ -190,7 +190,7 @@ async def claim_next(
 
 
 async def due_heads(
-    conn: AsyncConnection, now: datetime, limit: int = 50, exclude: Collection[str] = ()
+    conn: Connection, now: datetime, limit: int = 50, exclude: Collection[str] = ()
 ) -> list[int]:
     """The ids `claim_next` would claim, found without leasing them (a read transaction will do)."""
     parameters = {"now": now, "limit": limit, "exclude": list(exclude)}
@@ -198,7 +198,7 @@ async def due_heads(
 
 
 async def claim(
-    conn: AsyncConnection, message_ids: list[int], now: datetime, lease: timedelta = DEFAULT_LEASE
+    conn: Connection, message_ids: list[int], now: datetime, lease: timedelta = DEFAULT_LEASE
 ) -> list[OutgoingMessage]:
     """Lease each of these messages that is still unsent and free; another sender may have won some."""
     claimed: list[OutgoingMessage] = []
@@ -210,7 +210,7 @@ async def claim(
 
 
 async def claim_next_of(
-    conn: AsyncConnection, recipient: str, now: datetime, lease: timedelta = DEFAULT_LEASE
+    conn: Connection, recipient: str, now: datetime, lease: timedelta = DEFAULT_LEASE
 ) -> OutgoingMessage | None:
     """Claim this recipient's next message if it is due and free.
 
@@ -222,7 +222,7 @@ async def claim_next_of(
 
 
 async def renew_lease(
-    conn: AsyncConnection, message: OutgoingMessage, now: datetime, lease: timedelta = DEFAULT_LEASE
+    conn: Connection, message: OutgoingMessage, now: datetime, lease: timedelta = DEFAULT_LEASE
 ) -> OutgoingMessage | None:
     """Extend a lease this sender still holds (it waited out a pause before sending); None when the
     lease ran out and the row may have been taken by another sender since."""
@@ -242,7 +242,7 @@ async def renew_lease(
     return _message(row) if row is not None else None
 
 
-async def release(conn: AsyncConnection, message: OutgoingMessage) -> None:
+async def release(conn: Connection, message: OutgoingMessage) -> None:
     """Give back a message claimed but not sent (the sender is stopping), so the next sender need not
     wait for the lease to run out."""
     await conn.execute(
@@ -257,7 +257,7 @@ async def release(conn: AsyncConnection, message: OutgoingMessage) -> None:
 
 
 async def _lease(
-    conn: AsyncConnection,
+    conn: Connection,
     statement: sa.Update,
     parameters: dict[str, Any],
     now: datetime,
@@ -269,7 +269,7 @@ async def _lease(
 
 
 async def mark_sent(
-    conn: AsyncConnection, message: OutgoingMessage, now: datetime, posted: tuple[str, str] | None = None
+    conn: Connection, message: OutgoingMessage, now: datetime, posted: tuple[str, str] | None = None
 ) -> None:
     """Record delivery and, for a card, where it now lives (channel, ts)."""
     await conn.execute(_MARK_SENT, {"message_id": message.id, "now": now})
@@ -287,7 +287,7 @@ async def mark_sent(
 
 
 async def mark_failed(
-    conn: AsyncConnection,
+    conn: Connection,
     message: OutgoingMessage,
     now: datetime,
     error: str,
@@ -307,7 +307,7 @@ async def mark_failed(
     )
 
 
-async def mark_abandoned(conn: AsyncConnection, message: OutgoingMessage, now: datetime, error: str) -> None:
+async def mark_abandoned(conn: Connection, message: OutgoingMessage, now: datetime, error: str) -> None:
     """Slack refused the message for good (say, the channel is gone); keep it, out of the queue."""
     await conn.execute(
         outbox.update()
@@ -316,12 +316,12 @@ async def mark_abandoned(conn: AsyncConnection, message: OutgoingMessage, now: d
     )
 
 
-async def card_location(conn: AsyncConnection, card_key: str, recipient: str) -> tuple[str, str] | None:
+async def card_location(conn: Connection, card_key: str, recipient: str) -> tuple[str, str] | None:
     row = (await conn.execute(_CARD_LOCATION, {"card_key": card_key, "recipient": recipient})).first()
     return (row.channel, row.ts) if row else None
 
 
-async def backlog(conn: AsyncConnection) -> tuple[int, datetime | None]:
+async def backlog(conn: Connection) -> tuple[int, datetime | None]:
     """How many messages wait, and since when the oldest has waited."""
     row = (
         await conn.execute(

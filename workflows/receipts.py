@@ -15,8 +15,8 @@ from collections import deque
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from workflows.connection import Connection
 from workflows.sql import insert_if_absent
 from workflows.tables import installation, receipt_failures
 
@@ -44,7 +44,7 @@ def normalise(text: str) -> str | None:
     return symbols
 
 
-async def installation_salt(conn: AsyncConnection) -> bytes:
+async def installation_salt(conn: Connection) -> bytes:
     """The per-installation salt, generated on first use and kept in the database."""
     await insert_if_absent(conn, installation, {"key": SALT_KEY, "value": secrets.token_hex(16)})
     value = (
@@ -53,7 +53,7 @@ async def installation_salt(conn: AsyncConnection) -> bytes:
     return bytes.fromhex(value)
 
 
-async def key_hash(conn: AsyncConnection, text: str) -> str | None:
+async def key_hash(conn: Connection, text: str) -> str | None:
     """The stored form of a key (hex scrypt digest); None when the text cannot be a key."""
     symbols = normalise(text)
     if symbols is None:
@@ -64,7 +64,7 @@ async def key_hash(conn: AsyncConnection, text: str) -> str | None:
     return digest.hex()
 
 
-async def count_wrong_key(conn: AsyncConnection, now: datetime) -> None:
+async def count_wrong_key(conn: Connection, now: datetime) -> None:
     """One more wrong key in this hour (the insider-risk signals watch for spikes)."""
     hour = now.replace(minute=0, second=0, microsecond=0)
     await insert_if_absent(conn, receipt_failures, {"hour": hour, "count": 0})
@@ -75,7 +75,7 @@ async def count_wrong_key(conn: AsyncConnection, now: datetime) -> None:
     )
 
 
-async def wrong_keys_since(conn: AsyncConnection, since: datetime) -> int:
+async def wrong_keys_since(conn: Connection, since: datetime) -> int:
     """Wrong keys counted in the hours from `since` on."""
     hour = since.replace(minute=0, second=0, microsecond=0)
     total = await conn.execute(

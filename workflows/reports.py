@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from config.catalog import Catalog
 from workflows import audit, receipts, signals
@@ -27,6 +26,7 @@ from workflows.cases import (
     publish,
     required_text,
 )
+from workflows.connection import Connection
 from workflows.errors import InvalidInput, NotAllowed
 from workflows.tables import case_messages, cases
 
@@ -53,7 +53,7 @@ def check_reporting_ready(catalog: Catalog) -> None:
 
 
 async def file_report(
-    conn: AsyncConnection,
+    conn: Connection,
     catalog: Catalog,
     now: datetime,
     *,
@@ -108,7 +108,7 @@ async def file_report(
 
 
 async def _case_by_key(
-    conn: AsyncConnection,
+    conn: Connection,
     catalog: Catalog,
     now: datetime,
     throttle: receipts.WrongKeyThrottle,
@@ -136,7 +136,7 @@ async def _case_by_key(
 
 
 async def reporter_view(
-    conn: AsyncConnection,
+    conn: Connection,
     catalog: Catalog,
     now: datetime,
     *,
@@ -152,7 +152,7 @@ async def reporter_view(
 
 
 async def reporter_reply(
-    conn: AsyncConnection,
+    conn: Connection,
     catalog: Catalog,
     now: datetime,
     *,

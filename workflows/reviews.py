@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from config.catalog import Catalog, Secret
 from workflows import access, audit
+from workflows.connection import Connection
 from workflows.directory import resolve_principals
 from workflows.errors import AlreadyDecided, NotAllowed, NotFound
 from workflows.tables import grants
@@ -27,14 +27,14 @@ class ReviewOutcome:
     next_review_at: datetime | None = None
 
 
-async def reviewers_of(conn: AsyncConnection, catalog: Catalog, secret_id: str, grantee: str) -> list[str]:
+async def reviewers_of(conn: Connection, catalog: Catalog, secret_id: str, grantee: str) -> list[str]:
     """Who re-certifies a grant: the secret's active owners other than the grantee, else the admins."""
     secret = catalog.secret(secret_id)
     owners = [u for u in await resolve_principals(conn, secret.owners) if u != grantee] if secret else []
     return owners or [u for u in await resolve_principals(conn, catalog.admins) if u != grantee]
 
 
-async def _lock_grant(conn: AsyncConnection, catalog: Catalog, grant_id: int, actor: str) -> sa.Row:
+async def _lock_grant(conn: Connection, catalog: Catalog, grant_id: int, actor: str) -> sa.Row:
     """Lock the grant, then check that the person may review it and that it is still active."""
     row = (await conn.execute(sa.select(grants).where(grants.c.id == grant_id).with_for_update())).first()
     if row is None:
@@ -54,7 +54,7 @@ def _name(catalog: Catalog, secret_id: str) -> str:
 
 
 async def keep_grant(
-    conn: AsyncConnection, catalog: Catalog, now: datetime, *, grant_id: int, actor: str
+    conn: Connection, catalog: Catalog, now: datetime, *, grant_id: int, actor: str
 ) -> ReviewOutcome:
     """Re-certify a grant whose review is due: the next review is review_every_days from now."""
     row = await _lock_grant(conn, catalog, grant_id, actor)
@@ -91,7 +91,7 @@ async def keep_grant(
 
 
 async def revoke_in_review(
-    conn: AsyncConnection, catalog: Catalog, now: datetime, *, grant_id: int, actor: str
+    conn: Connection, catalog: Catalog, now: datetime, *, grant_id: int, actor: str
 ) -> ReviewOutcome:
     """End a grant from the review message; the grantee is told."""
     row = await _lock_grant(conn, catalog, grant_id, actor)
@@ -108,7 +108,7 @@ async def revoke_in_review(
 
 
 async def grant_to_extend(
-    conn: AsyncConnection, catalog: Catalog, now: datetime, *, grant_id: int, user_id: str
+    conn: Connection, catalog: Catalog, now: datetime, *, grant_id: int, user_id: str
 ) -> tuple[access.GrantInfo, Secret]:
     """The grantee's active grant and its secret, before the Extend form opens."""
     grant = next((g for g in await access.active_grants_of(conn, user_id, now) if g.id == grant_id), None)

@@ -13,10 +13,10 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from config.catalog import Catalog
 from workflows import audit, outbox
+from workflows.connection import Connection
 from workflows.directory import get_member
 from workflows.errors import AlreadyDecided, NotFound
 from workflows.tables import access_requests, grants, signal_alerts
@@ -66,7 +66,7 @@ def alert_card_key(alert_id: int) -> str:
 
 
 async def raise_alert(
-    conn: AsyncConnection,
+    conn: Connection,
     catalog: Catalog,
     now: datetime,
     *,
@@ -119,7 +119,7 @@ def _alert_recipients(catalog: Catalog) -> list[str]:
     return [catalog.security_channel] if catalog.security_channel else list(catalog.admins)
 
 
-async def get_alert(conn: AsyncConnection, alert_id: int) -> Alert:
+async def get_alert(conn: Connection, alert_id: int) -> Alert:
     row = (await conn.execute(sa.select(signal_alerts).where(signal_alerts.c.id == alert_id))).first()
     if row is None:
         raise NotFound(f"There is no alert {alert_id}.")
@@ -147,7 +147,7 @@ _RECENT_REQUESTS_OF = (
 
 
 async def after_request(
-    conn: AsyncConnection, catalog: Catalog, now: datetime, *, requester: str, secret_id: str
+    conn: Connection, catalog: Catalog, now: datetime, *, requester: str, secret_id: str
 ) -> None:
     """Burst of requests; restricted secrets requested outside the requester's working hours."""
     settings = catalog.signals
@@ -199,7 +199,7 @@ async def after_request(
         )
 
 
-async def after_denial(conn: AsyncConnection, catalog: Catalog, now: datetime, *, requester: str) -> None:
+async def after_denial(conn: Connection, catalog: Catalog, now: datetime, *, requester: str) -> None:
     settings = catalog.signals
     window = timedelta(days=settings.denials_days)
     denied = (
@@ -230,7 +230,7 @@ async def after_denial(conn: AsyncConnection, catalog: Catalog, now: datetime, *
         )
 
 
-async def at_departure(conn: AsyncConnection, catalog: Catalog, now: datetime, *, user_id: str) -> None:
+async def at_departure(conn: Connection, catalog: Catalog, now: datetime, *, user_id: str) -> None:
     """Raised at offboarding: restricted grants received within the departure window."""
     settings = catalog.signals
     restricted = {s.id for s in catalog.secrets if s.classification == "restricted"}
@@ -267,7 +267,7 @@ async def at_departure(conn: AsyncConnection, catalog: Catalog, now: datetime, *
 
 
 async def after_receipt_failures(
-    conn: AsyncConnection, catalog: Catalog, now: datetime, *, failures_this_hour: int
+    conn: Connection, catalog: Catalog, now: datetime, *, failures_this_hour: int
 ) -> None:
     """Counts only: who typed the wrong keys is never known, so the alert can name nobody."""
     if failures_this_hour >= catalog.signals.receipt_key_failures:
@@ -286,7 +286,7 @@ async def after_receipt_failures(
 
 
 async def mark_case_opened(
-    conn: AsyncConnection, catalog: Catalog, now: datetime, *, alert_id: int, actor: str, case_ref: str
+    conn: Connection, catalog: Catalog, now: datetime, *, alert_id: int, actor: str, case_ref: str
 ) -> Alert:
     """Link an alert to the case opened from it (once: the second click learns who was first)."""
     result = await conn.execute(

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from config.catalog import Catalog, Secret, Training
 from workflows import audit, training_obligations
+from workflows.connection import Connection
 from workflows.directory import active_members, get_member
 from workflows.errors import ConfideError, InvalidInput, NotAllowed, NotFound
 from workflows.obligations import applies_to
@@ -89,7 +89,7 @@ def is_current(training: Training, passed_at: datetime | None, now: datetime) ->
     return refresh is None or now < refresh
 
 
-async def last_passes(conn: AsyncConnection, user_id: str) -> dict[tuple[str, str], datetime]:
+async def last_passes(conn: Connection, user_id: str) -> dict[tuple[str, str], datetime]:
     """(training, version) → this person's latest pass of it."""
     rows = await conn.execute(
         sa.select(
@@ -101,7 +101,7 @@ async def last_passes(conn: AsyncConnection, user_id: str) -> dict[tuple[str, st
     return {(training_id, version): at for training_id, version, at in rows}
 
 
-async def owed_by(conn: AsyncConnection, catalog: Catalog, user_id: str, now: datetime) -> list[OwedTraining]:
+async def owed_by(conn: Connection, catalog: Catalog, user_id: str, now: datetime) -> list[OwedTraining]:
     """The trainings in scope for this person that they have not passed (or must refresh)."""
     member = await get_member(conn, user_id)
     passes = await last_passes(conn, user_id)
@@ -114,7 +114,7 @@ async def owed_by(conn: AsyncConnection, catalog: Catalog, user_id: str, now: da
     return owed
 
 
-async def overview(conn: AsyncConnection, catalog: Catalog, user_id: str, now: datetime) -> TrainingOverview:
+async def overview(conn: Connection, catalog: Catalog, user_id: str, now: datetime) -> TrainingOverview:
     """What /training and the App Home show: what the person owes, and what they passed when."""
     passes = await last_passes(conn, user_id)
     passed = []
@@ -128,7 +128,7 @@ async def overview(conn: AsyncConnection, catalog: Catalog, user_id: str, now: d
 
 
 async def missing_for(
-    conn: AsyncConnection, catalog: Catalog, user_id: str, required_ids: list[str], now: datetime
+    conn: Connection, catalog: Catalog, user_id: str, required_ids: list[str], now: datetime
 ) -> list[Training]:
     """Those of the named trainings (a secret's `requires`) this person has no current pass of."""
     wanted = [t for t in (catalog.training(i) for i in required_ids) if t is not None]
@@ -152,7 +152,7 @@ def training_to_take(catalog: Catalog, training_id: str, version: str) -> Traini
 
 
 async def submit_quiz(
-    conn: AsyncConnection,
+    conn: Connection,
     catalog: Catalog,
     now: datetime,
     *,
@@ -198,7 +198,7 @@ async def submit_quiz(
     return QuizResult(training, passed, correct, len(training.questions), wrong, refresh)
 
 
-async def coverage(conn: AsyncConnection, catalog: Catalog, now: datetime) -> list[TrainingCoverage]:
+async def coverage(conn: Connection, catalog: Catalog, now: datetime) -> list[TrainingCoverage]:
     """Per training, its current version: passed / in scope, and who is outstanding since when."""
     people = await active_members(conn)
     result = []
@@ -222,7 +222,7 @@ async def coverage(conn: AsyncConnection, catalog: Catalog, now: datetime) -> li
 
 
 async def training_status(
-    conn: AsyncConnection, catalog: Catalog, user_id: str, now: datetime
+    conn: Connection, catalog: Catalog, user_id: str, now: datetime
 ) -> list[TrainingCoverage]:
     """/training status: admins only."""
     if not catalog.is_admin(user_id):
@@ -240,7 +240,7 @@ def _chosen(options: list[str], value: str | None) -> str | None:
 
 
 async def _owed(
-    conn: AsyncConnection, training: Training, user_id: str, passed_at: datetime | None
+    conn: Connection, training: Training, user_id: str, passed_at: datetime | None
 ) -> OwedTraining:
     owed_from = (await training_obligations.owed_from_for(conn, training, [user_id])).get(user_id) or (
         training_obligations.refresher_due(training, passed_at) if passed_at else None

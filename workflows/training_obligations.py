@@ -13,9 +13,9 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from config.catalog import Catalog, Training
+from workflows.connection import Connection
 from workflows.directory import Member
 from workflows.obligations import applies_to
 from workflows.sql import insert_if_absent
@@ -38,7 +38,7 @@ def next_reminder(
     return owed_from if passed_at is not None else owed_from + timedelta(days=training.due_days)
 
 
-async def mark_passed(conn: AsyncConnection, training: Training, user_id: str, now: datetime) -> None:
+async def mark_passed(conn: Connection, training: Training, user_id: str, now: datetime) -> None:
     """Nothing is due any more, until the refresher (every_days)."""
     owed_from = refresher_due(training, now)
     values = {
@@ -58,7 +58,7 @@ async def mark_passed(conn: AsyncConnection, training: Training, user_id: str, n
 
 
 async def sync_obligations(
-    conn: AsyncConnection, catalog: Catalog, now: datetime, user_ids: list[str] | None = None
+    conn: Connection, catalog: Catalog, now: datetime, user_ids: list[str] | None = None
 ) -> None:
     """Bring training obligations in line with the directory and the catalog, for everyone or the
     people named: new rows for people newly in scope, nothing due from people who left it, and nothing
@@ -93,14 +93,14 @@ async def sync_obligations(
 
 
 async def owed_from_for(
-    conn: AsyncConnection, training: Training, user_ids: list[str] | None = None
+    conn: Connection, training: Training, user_ids: list[str] | None = None
 ) -> dict[str, datetime | None]:
     """user → since when they owe the training's current version (everyone, or the people named)."""
     return {u: r.owed_from for u, r in (await _rows(conn, training, user_ids)).items()}
 
 
 async def last_passes_of(
-    conn: AsyncConnection, training: Training, user_ids: list[str] | None = None
+    conn: Connection, training: Training, user_ids: list[str] | None = None
 ) -> dict[str, datetime]:
     """user → their latest pass of the training's current version."""
     query = (
@@ -127,7 +127,7 @@ def _this_version(training: Training) -> tuple[sa.ColumnElement[bool], ...]:
     )
 
 
-async def _people(conn: AsyncConnection, user_ids: list[str] | None) -> dict[str, Member]:
+async def _people(conn: Connection, user_ids: list[str] | None) -> dict[str, Member]:
     query = sa.select(members)
     if user_ids is not None:
         query = query.where(members.c.user_id.in_(user_ids))
@@ -137,7 +137,7 @@ async def _people(conn: AsyncConnection, user_ids: list[str] | None) -> dict[str
     }
 
 
-async def _rows(conn: AsyncConnection, training: Training, user_ids: list[str] | None) -> dict[str, Any]:
+async def _rows(conn: Connection, training: Training, user_ids: list[str] | None) -> dict[str, Any]:
     query = sa.select(training_obligations).where(*_this_version(training))
     if user_ids is not None:
         query = query.where(training_obligations.c.user_id.in_(user_ids))
@@ -145,7 +145,7 @@ async def _rows(conn: AsyncConnection, training: Training, user_ids: list[str] |
 
 
 async def _follow_scope(
-    conn: AsyncConnection, training: Training, existing: dict[str, Any], in_scope: set[str]
+    conn: Connection, training: Training, existing: dict[str, Any], in_scope: set[str]
 ) -> None:
     """Nothing is due from people who left the scope; people back in scope (or a changed `due_days`
     before any reminder went out) get their reminder date from when they started owing."""
@@ -168,7 +168,7 @@ async def _follow_scope(
             )
 
 
-async def _stand_down_superseded(conn: AsyncConnection, catalog: Catalog, user_ids: list[str] | None) -> None:
+async def _stand_down_superseded(conn: Connection, catalog: Catalog, user_ids: list[str] | None) -> None:
     """An old version, or a training gone from the catalog, is never due again."""
     current = [sa.and_(*_this_version(t)) for t in catalog.trainings]
     statement = training_obligations.update().where(training_obligations.c.due_at.is_not(None))

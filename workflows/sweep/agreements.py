@@ -9,10 +9,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from config.catalog import Agreement, Catalog
 from workflows import audit
+from workflows.connection import Connection
 from workflows.directory import Member
 from workflows.obligations import applies_to, first_due
 from workflows.sql import insert_if_absent
@@ -37,7 +37,7 @@ def _current_versions(catalog: Catalog) -> sa.ColumnElement[bool]:
 
 
 async def remind_owed_agreements(
-    conn: AsyncConnection, catalog: Catalog, now: datetime, collector: Collector
+    conn: Connection, catalog: Catalog, now: datetime, collector: Collector
 ) -> None:
     """Obligations whose due_at has come: remind the person, advance due_at, count the notice."""
     if not catalog.agreements:
@@ -91,12 +91,12 @@ async def remind_owed_agreements(
         await _tell_admins(conn, catalog, collector, escalations)
 
 
-async def _members(conn: AsyncConnection, user_ids: set[str]) -> dict[str, Member]:
+async def _members(conn: Connection, user_ids: set[str]) -> dict[str, Member]:
     rows = await conn.execute(sa.select(members).where(members.c.user_id.in_(sorted(user_ids))))
     return {r.user_id: Member(r.user_id, r.name, r.is_bot, r.is_guest, r.deleted, r.tz) for r in rows}
 
 
-async def _stand_down(conn: AsyncConnection, row: Any) -> None:
+async def _stand_down(conn: Connection, row: Any) -> None:
     """Nothing is due from this person any more (a row this sweep claimed, so no one else holds it)."""
     await conn.execute(
         obligations.update()
@@ -110,7 +110,7 @@ async def _stand_down(conn: AsyncConnection, row: Any) -> None:
 
 
 async def _escalate_once(
-    conn: AsyncConnection, now: datetime, row: Any, agreement: Agreement, reminders: int
+    conn: Connection, now: datetime, row: Any, agreement: Agreement, reminders: int
 ) -> bool:
     """Record the escalation of this owed period; False when it was escalated before."""
     escalated = await insert_if_absent(
@@ -138,7 +138,7 @@ async def _escalate_once(
 
 
 async def _tell_admins(
-    conn: AsyncConnection,
+    conn: Connection,
     catalog: Catalog,
     collector: Collector,
     escalations: dict[str, list[dict[str, Any]]],

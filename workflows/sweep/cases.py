@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from config.catalog import Catalog
 from workflows import audit
 from workflows.case_deadlines import CaseNudge, claim_due_case_nudges, nudge_recipients
+from workflows.connection import Connection
 from workflows.sweep.collector import Collector
 
 
@@ -31,7 +30,7 @@ def _item(nudge: CaseNudge) -> dict[str, object]:
 
 
 async def nudge_case_deadlines(
-    conn: AsyncConnection, catalog: Catalog, now: datetime, collector: Collector
+    conn: Connection, catalog: Catalog, now: datetime, collector: Collector
 ) -> None:
     """Claim the cases with a deadline passed (one conditional UPDATE) and tell who must act."""
     for nudge in await claim_due_case_nudges(conn, catalog, now):

@@ -6,13 +6,14 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+
+from workflows.connection import Connection
 
 BATCH = 200
 
 
 async def claim_due(
-    conn: AsyncConnection,
+    conn: Connection,
     table: sa.Table,
     *,
     where: Sequence[sa.ColumnElement[bool]],

@@ -5,17 +5,16 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from config.catalog import Catalog
 from workflows import audit, classification
+from workflows.connection import Connection
 from workflows.sweep.claims import claim_due
 from workflows.sweep.collector import Collector
 from workflows.tables import secret_reviews
 
 
 async def ask_classification_reviews(
-    conn: AsyncConnection, catalog: Catalog, now: datetime, collector: Collector
+    conn: Connection, catalog: Catalog, now: datetime, collector: Collector
 ) -> None:
     """Every owner gets the secrets due in their one message, with Still secret, Declassify and Change
     owners; with no active owner left, the admins are asked."""

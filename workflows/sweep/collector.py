@@ -6,10 +6,9 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from config.catalog import Catalog
 from workflows import outbox
+from workflows.connection import Connection
 from workflows.directory import deactivated, resolve_principals
 
 logger = logging.getLogger("confide.sweep")
@@ -38,7 +37,7 @@ class Collector:
     def items_for(self, recipient: str) -> list[dict[str, Any]]:
         return list(self._items.get(recipient, []))
 
-    async def flush(self, conn: AsyncConnection, now: datetime) -> int:
+    async def flush(self, conn: Connection, now: datetime) -> int:
         """One outbox row per recipient (more only past Slack's block limit); never to the deactivated."""
         gone = await deactivated(conn, self._items)
         queued = 0
@@ -60,7 +59,7 @@ class Collector:
         return queued
 
 
-async def admins_and_security_channel(conn: AsyncConnection, catalog: Catalog) -> list[str]:
+async def admins_and_security_channel(conn: Connection, catalog: Catalog) -> list[str]:
     """Who hears an escalation: the active admins and the security channel."""
     recipients = await resolve_principals(conn, catalog.admins)
     if catalog.security_channel:

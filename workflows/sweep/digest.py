@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from config.catalog import Catalog
 from workflows import audit, outbox
+from workflows.connection import Connection
 from workflows.digest import build_digest, digest_slot
 from workflows.sql import insert_if_absent
 from workflows.sweep.collector import Collector
@@ -17,9 +16,7 @@ WEEKLY_DIGEST = "weekly_digest"  # the outbox kind
 GRACE = timedelta(days=1)  # a digest missed by longer (the app was down) waits for next week's
 
 
-async def post_weekly_digest(
-    conn: AsyncConnection, catalog: Catalog, now: datetime, collector: Collector
-) -> None:
+async def post_weekly_digest(conn: Connection, catalog: Catalog, now: datetime, collector: Collector) -> None:
     """From the catalog's schedule.digest instant (UTC), the first sweep posts the digest."""
     if not catalog.security_channel:
         return

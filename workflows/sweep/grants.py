@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from config.catalog import Catalog
 from workflows import access, audit
+from workflows.connection import Connection
 from workflows.sweep.claims import claim_due
 from workflows.sweep.collector import Collector
 from workflows.tables import access_requests, grants
@@ -20,7 +19,7 @@ def _secret_name(catalog: Catalog, secret_id: str) -> str:
     return secret.name if secret else secret_id
 
 
-async def expire_grants(conn: AsyncConnection, catalog: Catalog, now: datetime, collector: Collector) -> None:
+async def expire_grants(conn: Connection, catalog: Catalog, now: datetime, collector: Collector) -> None:
     """A grant that reaches expires_at ends; the grantee is told. A pending extension is withdrawn."""
     async for rows in claim_due(
         conn,
@@ -46,7 +45,7 @@ async def expire_grants(conn: AsyncConnection, catalog: Catalog, now: datetime, 
 
 
 async def _withdraw_extensions(
-    conn: AsyncConnection, catalog: Catalog, now: datetime, grant_ids: list[int]
+    conn: Connection, catalog: Catalog, now: datetime, grant_ids: list[int]
 ) -> dict[int, int]:
     """Pending extension requests for grants that just ended can no longer apply: grant id → request id."""
     reason = "the grant expired before a decision"
@@ -70,7 +69,7 @@ async def _withdraw_extensions(
 
 
 async def warn_expiring_grants(
-    conn: AsyncConnection, catalog: Catalog, now: datetime, collector: Collector
+    conn: Connection, catalog: Catalog, now: datetime, collector: Collector
 ) -> None:
     """A day before expiry the grantee is offered an Extend button (once per expiry date)."""
     async for rows in claim_due(

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from config.catalog import Catalog
 from workflows import access, audit, outbox
+from workflows.connection import Connection
 from workflows.directory import deactivated, resolve_principals
 from workflows.sweep.claims import claim_due
 from workflows.sweep.collector import Collector
 from workflows.tables import access_requests, request_approvers
 
 
-async def expire_requests(
-    conn: AsyncConnection, catalog: Catalog, now: datetime, collector: Collector
-) -> None:
+async def expire_requests(conn: Connection, catalog: Catalog, now: datetime, collector: Collector) -> None:
     """Undecided for request_expiry_hours: the request expires, approver cards show it, requester told."""
     hours = catalog.schedule.request_expiry_hours
     reason = f"no decision within {hours} hours"
@@ -42,9 +39,7 @@ async def expire_requests(
             )
 
 
-async def remind_approvers(
-    conn: AsyncConnection, catalog: Catalog, now: datetime, collector: Collector
-) -> None:
+async def remind_approvers(conn: Connection, catalog: Catalog, now: datetime, collector: Collector) -> None:
     """Undecided for request_reminder_hours: remind the approvers who have not approved, once a period."""
     period = timedelta(hours=catalog.schedule.request_reminder_hours)
     async for rows in claim_due(
@@ -83,7 +78,7 @@ async def remind_approvers(
 
 
 async def _waiting_approvers(
-    conn: AsyncConnection, catalog: Catalog, now: datetime, info: access.RequestInfo
+    conn: Connection, catalog: Catalog, now: datetime, info: access.RequestInfo
 ) -> list[str]:
     """The active approvers yet to approve. When they can no longer reach the approvals needed
     (someone was deactivated), the secret's current owners, else the admins, become approvers too:

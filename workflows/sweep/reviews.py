@@ -4,19 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from config.catalog import Catalog
 from workflows import audit
+from workflows.connection import Connection
 from workflows.reviews import reviewers_of
 from workflows.sweep.claims import claim_due
 from workflows.sweep.collector import Collector, admins_and_security_channel
 from workflows.tables import grants
 
 
-async def notify_due_reviews(
-    conn: AsyncConnection, catalog: Catalog, now: datetime, collector: Collector
-) -> None:
+async def notify_due_reviews(conn: Connection, catalog: Catalog, now: datetime, collector: Collector) -> None:
     """Grants at review_due_at: every owner gets them in their one message of the sweep, with Keep and
     Revoke. Unanswered, the owners are reminded every review_reminder_days; once
     escalate_after_reminders reminders have gone unanswered, the admins and the security channel are
@@ -63,7 +60,7 @@ async def notify_due_reviews(
 
 
 async def _escalate(
-    conn: AsyncConnection,
+    conn: Connection,
     now: datetime,
     grant_id: int,
     secret_id: str,

@@ -5,10 +5,9 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from config.catalog import Catalog
 from workflows import audit, outbox
+from workflows.connection import Connection
 from workflows.db import Database
 from workflows.outbox import OutgoingMessage
 from workflows.sweep.collector import NUDGES, Collector
@@ -18,7 +17,7 @@ logger = logging.getLogger("confide.sweep")
 
 
 async def run_sweep(
-    conn: AsyncConnection, catalog: Catalog, now: datetime, steps: list[Step] | None = None
+    conn: Connection, catalog: Catalog, now: datetime, steps: list[Step] | None = None
 ) -> list[int]:
     """Run every step as of `now` in the caller's transaction; the ids of the outbox rows queued."""
     # The chain head first: sweeps on several replicas run one after the other, and a sweep that

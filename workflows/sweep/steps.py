@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from config.catalog import Catalog
+from workflows.connection import Connection
 from workflows.events import forget_old_events
 from workflows.sweep.agreements import remind_owed_agreements
 from workflows.sweep.cases import nudge_case_deadlines
@@ -25,11 +24,11 @@ from workflows.sweep.requests import expire_requests, remind_approvers
 from workflows.sweep.reviews import notify_due_reviews
 from workflows.sweep.training import remind_owed_training
 
-Step = Callable[[AsyncConnection, Catalog, datetime, Collector], Awaitable[None]]
+Step = Callable[[Connection, Catalog, datetime, Collector], Awaitable[None]]
 
 
 async def forget_processed_events(
-    conn: AsyncConnection, catalog: Catalog, now: datetime, collector: Collector
+    conn: Connection, catalog: Catalog, now: datetime, collector: Collector
 ) -> None:
     """Housekeeping: Slack stops retrying an event within a day, so older event ids can go."""
     await forget_old_events(conn, now)

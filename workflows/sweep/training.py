@@ -5,17 +5,16 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from config.catalog import Catalog
 from workflows import audit
+from workflows.connection import Connection
 from workflows.sweep.claims import claim_due
 from workflows.sweep.collector import Collector
 from workflows.tables import training_obligations
 
 
 async def remind_owed_training(
-    conn: AsyncConnection, catalog: Catalog, now: datetime, collector: Collector
+    conn: Connection, catalog: Catalog, now: datetime, collector: Collector
 ) -> None:
     """Each person owing a training (or its refresher) gets it in their one message of the sweep."""
     every = timedelta(days=catalog.schedule.review_reminder_days)
