@@ -37,7 +37,7 @@ class Runtime:
         self.settings = settings
         guard_library_logs()
         self.catalog = load_catalog(settings.confide_catalog)
-        self.db = Database(settings.database_url)
+        self.db = Database(settings.database_url, background_checkpoints=True)
         self.services = Services(db=self.db, catalog=self.catalog, clock=clock)
         self.client = build_client(settings)
         self.bolt = build_app(settings, self.services, self.client)
@@ -66,6 +66,7 @@ class Runtime:
     async def prepare(self, *, sync: bool = True) -> None:
         """Migrate, learn the workspace's members, start delivering and the scheduled jobs."""
         await self.db.migrate()
+        self.db.start_background_work()
         if sync:
             await sync_directory(self.services, self.client)
         self.deliverer.start()

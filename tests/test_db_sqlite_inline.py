@@ -84,3 +84,32 @@ async def test_a_dry_run_rolls_back_and_a_failed_block_leaves_nothing(tmp_path: 
             await conn.execute(sa.select(sa.func.count()).select_from(processed_events))
         ).scalar_one() == 0
     await db.dispose()
+
+
+def rows_in_database_file(path: Path) -> int:
+    """Rows the database file itself holds, ignoring the write-ahead log (what a checkpoint moved)."""
+    reader = sqlite3.connect(f"file:{path}?immutable=1", uri=True)
+    try:
+        return reader.execute("SELECT count(*) FROM processed_events").fetchone()[0]
+    except sqlite3.OperationalError:  # not even the migrations' tables have reached the file yet
+        return 0
+    finally:
+        reader.close()
+
+
+async def test_a_server_checkpoints_the_wal_off_the_event_loop(tmp_path: Path) -> None:
+    path = tmp_path / "confide.db"
+    db = Database(f"sqlite:///{path}", background_checkpoints=True)
+    await db.migrate()
+    for n in range(1500):  # well past SQLite's own 1,000-page mark, were it still on
+        async with db.write() as conn:
+            await conn.execute(processed_events.insert().values(event_id=f"E{n}", at=AT))
+    assert rows_in_database_file(path) == 0  # commits no longer checkpoint on the loop
+
+    db.start_background_work()
+    for _ in range(100):
+        await asyncio.sleep(0.05)
+        if rows_in_database_file(path) == 1500:
+            break
+    assert rows_in_database_file(path) == 1500
+    await db.dispose()

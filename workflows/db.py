@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from workflows import audit
 from workflows.connection import Connection, InlineConnection
+from workflows.sqlite_checkpoints import Checkpointer
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # How long a SQLite writer waits for another process's write transaction before giving up.
@@ -50,7 +51,9 @@ class Database:
     (user text, receipt hashes) into whatever logs the exception.
     """
 
-    def __init__(self, database_url: str, *, pool_size: int = 10):
+    def __init__(self, database_url: str, *, pool_size: int = 10, background_checkpoints: bool = False):
+        """`background_checkpoints`: a long-running process (serve) checkpoints SQLite's WAL from a
+        worker thread (`start_background_work`) instead of inside commits on the event loop."""
         self.url = engine_url(database_url)
         self.is_sqlite = self.url.startswith("sqlite")
         self.async_engine: AsyncEngine | None = None
@@ -64,7 +67,7 @@ class Database:
                 connect_args={"timeout": CONNECT_BUSY_SECONDS},
                 hide_parameters=True,
             )
-            _configure_sqlite(self.sync_engine)
+            _configure_sqlite(self.sync_engine, autocheckpoint=not background_checkpoints)
         else:
             self.async_engine = create_async_engine(
                 self.url, pool_size=pool_size, max_overflow=pool_size, hide_parameters=True
@@ -76,6 +79,15 @@ class Database:
         self._sqlite_writer = asyncio.Lock() if self.is_sqlite else None
         # Called after every committed write: the deliverer wakes here instead of polling.
         self.after_commit: list[Callable[[], None]] = []
+        self._checkpointer = (
+            Checkpointer(str(self.sync_engine.url.database))
+            if self.is_sqlite and background_checkpoints
+            else None
+        )
+
+    def start_background_work(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.start()
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Connection]:
@@ -156,6 +168,8 @@ class Database:
         return applied == expected
 
     async def dispose(self) -> None:
+        if self._checkpointer is not None:
+            await self._checkpointer.stop()
         if self.async_engine is not None:
             await self.async_engine.dispose()
         else:
@@ -209,7 +223,7 @@ def _upgrade(connection: sa.Connection, is_sqlite: bool) -> None:
             driver.execute("PRAGMA busy_timeout=0")
 
 
-def _configure_sqlite(engine: sa.Engine) -> None:
+def _configure_sqlite(engine: sa.Engine, *, autocheckpoint: bool) -> None:
     # pysqlite's own transaction handling is replaced by explicit BEGINs (Database._transaction), as
     # SQLAlchemy documents, so that writers take the lock at BEGIN (IMMEDIATE) and readers never do.
     @event.listens_for(engine, "connect")
@@ -219,6 +233,8 @@ def _configure_sqlite(engine: sa.Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")  # may wait (connect timeout) while the file is new
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
+        if not autocheckpoint:
+            cursor.execute("PRAGMA wal_autocheckpoint=0")  # workflows/sqlite_checkpoints.py does it
         # From here on SQLite never waits for a lock: the connection is used on the event loop, and
         # readers in WAL mode never need to; writers wait in `_begin_sqlite_write`.
         cursor.execute("PRAGMA busy_timeout=0")
