@@ -113,3 +113,20 @@ async def test_a_server_checkpoints_the_wal_off_the_event_loop(tmp_path: Path) -
             break
     assert rows_in_database_file(path) == 1500
     await db.dispose()
+
+
+async def test_a_failed_migration_run_leaves_the_database_as_it_found_it(tmp_path: Path) -> None:
+    path = tmp_path / "confide.db"
+    squatter = sqlite3.connect(path)  # a table a later revision creates is already there, so it fails
+    squatter.execute("CREATE TABLE cases (id INTEGER PRIMARY KEY)")
+    squatter.commit()
+    squatter.close()
+    db = Database(f"sqlite:///{path}")
+    with pytest.raises(sa.exc.OperationalError, match="already exists"):
+        await db.migrate()
+    await db.dispose()
+    check = sqlite3.connect(path)
+    tables = {name for (name,) in check.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    check.close()
+    # One run, one transaction: neither the revisions before the failing one nor their version rows.
+    assert tables == {"cases"}

@@ -216,6 +216,10 @@ def _upgrade(connection: sa.Connection, is_sqlite: bool) -> None:
     try:
         if is_sqlite:
             driver.execute("BEGIN IMMEDIATE")
+            # Emits nothing on pysqlite, but tells Alembic the run is inside a transaction already.
+            # Otherwise Alembic begins and commits one per migration: the first commit ends the
+            # BEGIN IMMEDIATE and every later migration runs statement by statement in autocommit.
+            connection.begin()
         command.upgrade(alembic_config(connection), "heads")
         connection.commit()
     finally:
