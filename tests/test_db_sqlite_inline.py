@@ -130,3 +130,23 @@ async def test_a_failed_migration_run_leaves_the_database_as_it_found_it(tmp_pat
     check.close()
     # One run, one transaction: neither the revisions before the failing one nor their version rows.
     assert tables == {"cases"}
+
+
+async def test_a_long_transaction_lets_other_requests_run_between_its_statements(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'confide.db'}")
+    await db.migrate()
+
+    async def read_while_writing() -> int:
+        async with db.read() as conn:
+            return (await conn.execute(sa.select(sa.func.count()).select_from(processed_events))).scalar_one()
+
+    async with db.write() as conn:
+        reader = asyncio.create_task(read_while_writing())
+        written = 0
+        while not reader.done() and written < 100_000:  # a sweep with much due, say
+            await conn.execute(processed_events.insert().values(event_id=f"E{written}", at=AT))
+            written += 1
+        assert reader.done()  # served in the middle of the transaction, not after it
+        assert written < 100_000
+    assert reader.result() == 0  # and it saw none of it
+    await db.dispose()

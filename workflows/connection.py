@@ -11,16 +11,25 @@ plus SQLAlchemy's greenlet bridge; under load those hops were most of a request'
 never wait in WAL mode, this process's writers queue on an asyncio lock before they begin, and a
 writer of another process is waited for with asyncio.sleep (see `Database.write`), never in
 SQLite's busy handler.
+
+An awaited call that never suspends does not give the loop back, though: without `_give_turn` a
+transaction of thousands of statements (a sweep with much due, a catalog sync) would hold the loop,
+and every other request's ack, for all of its run.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar
 
 import sqlalchemy as sa
 
 T = TypeVar("T")
+
+# The longest one connection's statements run back to back before other tasks get a turn.
+TURN_SECONDS = 0.005
 
 
 class Connection(Protocol):
@@ -48,10 +57,18 @@ class Connection(Protocol):
 class InlineConnection:
     """A synchronous SQLAlchemy connection behind the awaitable interface of `Connection`."""
 
-    __slots__ = ("sync_connection",)
+    __slots__ = ("sync_connection", "_turn_began")
 
     def __init__(self, sync_connection: sa.Connection):
         self.sync_connection = sync_connection
+        self._turn_began = time.perf_counter()
+
+    async def _give_turn(self) -> None:
+        """Let other tasks run once this connection has kept the loop for TURN_SECONDS (a clock
+        read per statement, a loop iteration only every few milliseconds)."""
+        if time.perf_counter() - self._turn_began >= TURN_SECONDS:
+            await asyncio.sleep(0)
+            self._turn_began = time.perf_counter()
 
     @property
     def info(self) -> dict[Any, Any]:
@@ -68,12 +85,15 @@ class InlineConnection:
         *,
         execution_options: Mapping[str, Any] | None = None,
     ) -> sa.CursorResult[Any]:
+        await self._give_turn()
         return self.sync_connection.execute(statement, parameters, execution_options=execution_options)
 
     async def scalar(self, statement: Any, parameters: Any = None) -> Any:
+        await self._give_turn()
         return self.sync_connection.scalar(statement, parameters)
 
     async def exec_driver_sql(self, statement: str, parameters: Any = None) -> sa.CursorResult[Any]:
+        await self._give_turn()
         return self.sync_connection.exec_driver_sql(statement, parameters)
 
     async def run_sync(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
