@@ -366,7 +366,8 @@ async def _file_request(
 
 
 def _requests_with_approvers_where(*criteria: Any) -> sa.Select[Any]:
-    """Requests with one row per approver (approved first), so a request reads in one statement."""
+    """Requests with one row per approver (none for a request without), so a request reads in one
+    statement."""
     return (
         sa.select(
             access_requests,

@@ -196,7 +196,9 @@ async def _begin_sqlite_write(driver: sqlite3.Connection) -> None:
 
 
 def _is_busy(error: sqlite3.OperationalError) -> bool:
-    return getattr(error, "sqlite_errorname", "") in {"SQLITE_BUSY", "SQLITE_LOCKED"}
+    # The primary code: extended ones (SQLITE_BUSY_RECOVERY while another process recovers the log
+    # after a crash, for one) are worth waiting for too.
+    return getattr(error, "sqlite_errorcode", 0) & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 def alembic_config(connection: sa.Connection | None = None) -> Config:
