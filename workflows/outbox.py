@@ -229,12 +229,7 @@ async def renew_lease(
     row = (
         await conn.execute(
             outbox.update()
-            .where(
-                outbox.c.id == message.id,
-                outbox.c.sent_at.is_(None),
-                outbox.c.lease_until == message.lease_until,
-                outbox.c.lease_until >= now,
-            )
+            .where(*_still_held(message), outbox.c.lease_until >= now)
             .values(lease_until=now + lease)
             .returning(outbox)
         )
@@ -245,14 +240,15 @@ async def renew_lease(
 async def release(conn: Connection, message: OutgoingMessage) -> None:
     """Give back a message claimed but not sent (the sender is stopping), so the next sender need not
     wait for the lease to run out."""
-    await conn.execute(
-        outbox.update()
-        .where(
-            outbox.c.id == message.id,
-            outbox.c.sent_at.is_(None),
-            outbox.c.lease_until == message.lease_until,
-        )
-        .values(lease_until=None)
+    await conn.execute(outbox.update().where(*_still_held(message)).values(lease_until=None))
+
+
+def _still_held(message: OutgoingMessage) -> tuple[sa.ColumnElement[bool], ...]:
+    """The row is still this sender's: unsent, and leased with the lease this sender was given."""
+    return (
+        outbox.c.id == message.id,
+        outbox.c.sent_at.is_(None),
+        outbox.c.lease_until == message.lease_until,
     )
 
 
