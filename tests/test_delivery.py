@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
 
 from tests.conftest import ConfideFactory
 from tests.test_access import dm, request
+from workflows import outbox as queue
+from workflows.db import Database
 from workflows.tables import outbox
 
 
@@ -327,3 +330,20 @@ async def test_messages_waiting_out_a_retry_after_keep_or_give_up_their_lease_an
     for recipient in ("U0EMP01", "U0EMP02"):
         mine = [sequence(c) for c in fake.messages_to(recipient)]
         assert mine == sorted(mine)
+
+
+async def test_a_message_failed_by_another_sender_after_it_was_seen_due_is_not_leased(database_url):
+    db = Database(database_url)
+    await db.migrate()
+    now = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+    async with db.write() as conn:
+        await queue.enqueue(conn, recipient="U0EMP01", kind="notice", data={"text": "x"}, now=now)
+    async with db.read() as conn:
+        seen = await queue.due_heads(conn, now)
+    assert len(seen) == 1
+    async with db.write() as conn:  # meanwhile another replica sent it, Slack failed, it backs off
+        [theirs] = await queue.claim(conn, seen, now)
+        await queue.mark_failed(conn, theirs, now, "503 service_unavailable")
+    async with db.write() as conn:
+        assert await queue.claim(conn, seen, now) == []
+    await db.dispose()

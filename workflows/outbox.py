@@ -141,9 +141,11 @@ _DUE_HEADS = (
     .order_by(outbox.c.id)
     .limit(sa.bindparam("limit"))
 )
+# Due is checked again here: between `due_heads` (a read) and this lease, another sender may have
+# failed the message and set its next attempt later.
 _LEASE_BY_ID = (
     outbox.update()
-    .where(outbox.c.id == sa.bindparam("message_id"), outbox.c.sent_at.is_(None), _FREE)
+    .where(outbox.c.id == sa.bindparam("message_id"), outbox.c.sent_at.is_(None), _DUE, _FREE)
     .values(lease_until=sa.bindparam("leased_until"))
     .returning(outbox)
 )
