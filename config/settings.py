@@ -32,7 +32,8 @@ class Settings(BaseSettings):
     confide_outbox_lease_seconds: int = Field(
         default=30,
         ge=1,
-        description="How long a replica may hold a message it is sending before another retries it.",
+        description="How long a replica may hold a message it is sending before another retries it; "
+        "keep it well above twice the 10 s Slack call timeout.",
     )
     confide_slack_rate_limit: float | None = Field(
         default=None,
