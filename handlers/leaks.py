@@ -128,70 +128,70 @@ def _opens(
     return handle_case_button
 
 
-async def handle_status_submission(ack: AsyncAck, body: dict, view: dict, context: AsyncBoltContext) -> None:
+async def _submit_case_action(
+    ack: AsyncAck,
+    body: dict,
+    view: dict,
+    context: AsyncBoltContext,
+    action: Callable[..., Awaitable[Any]],
+    **fields: str,
+) -> None:
+    """A case modal's submission: `action` on the case the modal is about, by whoever submitted it,
+    with each keyword argument read from the modal's input block of that id."""
     services = services_of(context)
     async with services.db.write() as conn:
-        await case_actions.update_status(
+        await action(
             conn,
             services.catalog,
             services.now(),
             case_id=int(view["private_metadata"]),
             user_id=body["user"]["id"],
-            status=input_value(view, CaseBlock.STATUS),
-            note=input_value(view, CaseBlock.NOTE),
+            **{name: input_value(view, block) for name, block in fields.items()},
         )
     await ack()
+
+
+async def handle_status_submission(ack: AsyncAck, body: dict, view: dict, context: AsyncBoltContext) -> None:
+    await _submit_case_action(
+        ack, body, view, context, case_actions.update_status, status=CaseBlock.STATUS, note=CaseBlock.NOTE
+    )
 
 
 async def handle_message_submission(ack: AsyncAck, body: dict, view: dict, context: AsyncBoltContext) -> None:
-    services = services_of(context)
-    async with services.db.write() as conn:
-        await case_actions.message_reporter(
-            conn,
-            services.catalog,
-            services.now(),
-            case_id=int(view["private_metadata"]),
-            user_id=body["user"]["id"],
-            message=input_value(view, CaseBlock.MESSAGE),
-        )
-    await ack()
+    await _submit_case_action(
+        ack, body, view, context, case_actions.message_reporter, message=CaseBlock.MESSAGE
+    )
 
 
 async def handle_evidence_submission(
     ack: AsyncAck, body: dict, view: dict, context: AsyncBoltContext
 ) -> None:
-    services = services_of(context)
-    async with services.db.write() as conn:
-        await case_actions.add_evidence(
-            conn,
-            services.catalog,
-            services.now(),
-            case_id=int(view["private_metadata"]),
-            user_id=body["user"]["id"],
-            description=input_value(view, CaseBlock.EVIDENCE_DESCRIPTION),
-            link=input_value(view, CaseBlock.EVIDENCE_LINK),
-            sha256=input_value(view, CaseBlock.EVIDENCE_SHA256),
-        )
-    await ack()
+    await _submit_case_action(
+        ack,
+        body,
+        view,
+        context,
+        case_actions.add_evidence,
+        description=CaseBlock.EVIDENCE_DESCRIPTION,
+        link=CaseBlock.EVIDENCE_LINK,
+        sha256=CaseBlock.EVIDENCE_SHA256,
+    )
 
 
 async def handle_legal_submission(ack: AsyncAck, body: dict, view: dict, context: AsyncBoltContext) -> None:
-    services = services_of(context)
-    async with services.db.write() as conn:
-        await case_actions.record_legal_action(
-            conn,
-            services.catalog,
-            services.now(),
-            case_id=int(view["private_metadata"]),
-            user_id=body["user"]["id"],
-            kind=input_value(view, CaseBlock.LEGAL_KIND),
-            action_date=input_value(view, CaseBlock.LEGAL_DATE),
-            counterparty=input_value(view, CaseBlock.LEGAL_COUNTERPARTY),
-            status=input_value(view, CaseBlock.LEGAL_STATUS),
-            notes=input_value(view, CaseBlock.LEGAL_NOTES),
-            subject=input_value(view, CaseBlock.LEGAL_SUBJECT),
-        )
-    await ack()
+    await _submit_case_action(
+        ack,
+        body,
+        view,
+        context,
+        case_actions.record_legal_action,
+        kind=CaseBlock.LEGAL_KIND,
+        action_date=CaseBlock.LEGAL_DATE,
+        counterparty=CaseBlock.LEGAL_COUNTERPARTY,
+        status=CaseBlock.LEGAL_STATUS,
+        notes=CaseBlock.LEGAL_NOTES,
+        subject=CaseBlock.LEGAL_SUBJECT,
+    )
 
 
 def register(app: AsyncApp) -> None:
