@@ -18,6 +18,8 @@ from workflows.db import Database
 
 READ_GOAL = 1.5  # p99 within 1.5x of bare Bolt
 WRITE_GOAL = 2.0
+# Bare Bolt; bare Bolt plus one database round trip per command (bench/floor.py); Confide.
+TARGETS = ("bare bolt", "db floor", "confide")
 
 
 @dataclass(frozen=True)
@@ -59,10 +61,12 @@ async def one_repeat(
     profile: Path | None = None,
 ) -> AckRun:
     figures: dict[tuple[str, str], Latencies] = {}
-    async with running_stack(database, workdir, people=requests, seed_grants=seed_grants) as stack:
+    async with running_stack(
+        database, workdir, people=requests, seed_grants=seed_grants, with_floor=True
+    ) as stack:
         profiler = start_profiler(stack.confide.pid, profile) if profile else None
-        assert stack.bare is not None
-        targets = {"bare bolt": stack.bare, "confide": stack.confide}
+        assert stack.bare is not None and stack.floor is not None
+        targets = {"bare bolt": stack.bare, "db floor": stack.floor, "confide": stack.confide}
         warm = read_commands(min(100, requests), requests)
         for server in targets.values():  # first requests pay for auth.test, imports and pools
             await run_commands(server.url, stack.fake, warm, concurrency=concurrency, max_seconds=max_seconds)
@@ -149,7 +153,7 @@ def report_ack(runs: list[AckRun]) -> None:
         f"{'errors':>6}"
     )
     for operation in ("read", "write"):
-        for target in ("bare bolt", "confide"):
+        for target in TARGETS:
             series = [r.figures[(target, operation)] for r in runs]
             print(
                 f"   {target:<10} {operation:<6} {ms(median([s.p50 for s in series])):>10} "
@@ -157,10 +161,18 @@ def report_ack(runs: list[AckRun]) -> None:
                 f"{ms(median([s.cpu_per_request for s in series])):>15} {sum(s.errors for s in series):>6}"
             )
     for operation, goal in (("read", READ_GOAL), ("write", WRITE_GOAL)):
-        ratio = median(
-            [r.figures[("confide", operation)].p99 / r.figures[("bare bolt", operation)].p99 for r in runs]
-        )
+        ratio = p99_ratio(runs, operation, "confide", "bare bolt")
         verdict = "met" if ratio <= goal else "MISSED"
         print(f"   {operation}: confide p99 / bare bolt p99 = {ratio:.2f} (goal <= {goal}) {verdict}")
+        print(
+            f"   {operation}: db floor p99 / bare bolt p99 = "
+            f"{p99_ratio(runs, operation, 'db floor', 'bare bolt'):.2f}, "
+            f"confide p99 / db floor p99 = {p99_ratio(runs, operation, 'confide', 'db floor'):.2f}"
+        )
     print(f"   confide peak RSS after the reads: {median([r.confide_peak_mb for r in runs]):.0f} MB")
     print(f"   audit chain intact after the writes: {'yes' if all(r.audit_intact for r in runs) else 'NO'}")
+
+
+def p99_ratio(runs: list[AckRun], operation: str, target: str, baseline: str) -> float:
+    """The median over the repeats of each repeat's p99 ratio."""
+    return median([r.figures[(target, operation)].p99 / r.figures[(baseline, operation)].p99 for r in runs])

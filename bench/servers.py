@@ -19,6 +19,7 @@ class Stack:
     confide: Server
     bare: Server | None
     database_url: str
+    floor: Server | None = None  # bare Bolt plus one database round trip per command
 
 
 def confide_env(fake: FakeSlack, database_url: str, catalog: Path, port: int) -> dict[str, str]:
@@ -41,6 +42,7 @@ async def running_stack(
     people: int,
     seed_grants: int = 0,
     with_bare: bool = True,
+    with_floor: bool = False,
     extra_env: dict[str, str] | None = None,
 ) -> AsyncIterator[Stack]:
     """Fake Slack listing `people` (plus owners), a fresh database (optionally holding `seed_grants`
@@ -59,21 +61,21 @@ async def running_stack(
             confide = Server(
                 "confide serve", python_module("bot", "serve"), env, port, workdir / "confide.log"
             )
-            bare = None
-            if with_bare:
-                bare_port = free_port()
-                bare_env = {**env, "PORT": str(bare_port)}
-                bare = Server(
-                    "bare bolt", python_module("bench.bare_bolt"), bare_env, bare_port, workdir / "bare.log"
-                )
+            bare = _bare_bolt(env, workdir, "bare bolt") if with_bare else None
+            floor = _bare_bolt(env, workdir, "db floor", BARE_BOLT_DATABASE_FLOOR="1") if with_floor else None
+            extras = [s for s in (bare, floor) if s is not None]
             try:
-                await confide.wait_ready()
-                if bare is not None:
-                    await bare.wait_ready()
-                yield Stack(fake, confide, bare, database_url)
+                for server in (confide, *extras):
+                    await server.wait_ready()
+                yield Stack(fake, confide, bare, database_url, floor)
             finally:
-                await confide.stop()
-                if bare is not None:
-                    await bare.stop()
+                for server in (confide, *extras):
+                    await server.stop()
     finally:
         await fake.stop()
+
+
+def _bare_bolt(env: dict[str, str], workdir: Path, name: str, **extra_env: str) -> Server:
+    port = free_port()
+    log = workdir / f"{name.replace(' ', '-')}.log"
+    return Server(name, python_module("bench.bare_bolt"), {**env, **extra_env, "PORT": str(port)}, port, log)

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from bench import seed
 from bench.ack import bench_ack
 from bench.delivery import bench_delivery
+from bench.floor import DatabaseFloor
 from bench.memory import bench_memory
 from bench.sweep import bench_sweep
 from tests.conftest import database_kinds
@@ -25,9 +26,9 @@ def server(request: pytest.FixtureRequest) -> str:
     return "sqlite" if request.param == "sqlite" else os.environ["TEST_DATABASE_URL"]
 
 
-async def test_ack_benchmark_measures_confide_and_bare_bolt(server: str, tmp_path: Path):
+async def test_ack_benchmark_measures_confide_bare_bolt_and_the_database_floor(server: str, tmp_path: Path):
     (run,) = await bench_ack(server, tmp_path, requests=12, concurrency=4, repeats=1, max_seconds=30)
-    for target in ("bare bolt", "confide"):
+    for target in ("bare bolt", "db floor", "confide"):
         for operation in ("read", "write"):
             latencies = run.figures[(target, operation)]
             assert latencies.count == 12 and latencies.errors == 0, (target, operation)
@@ -86,3 +87,19 @@ async def test_seeded_database_has_exactly_the_due_grants(tmp_path: Path):
         total = await conn.scalar(sa.select(sa.func.count()).select_from(grants))
     await db.dispose()
     assert (expired, expiring, review, total) == (10, 10, 10, 500)
+
+
+async def test_database_floor_makes_one_round_trip_per_command(database_url: str):
+    """The floor app's reads read and its writes commit a row (what its figures stand for)."""
+    floor = await DatabaseFloor.open(database_url)
+    try:
+        for _ in range(3):
+            await floor.round_trip(write=True)
+        await floor.round_trip(write=False)
+        if floor.sqlite is not None:
+            count = floor.sqlite.execute("SELECT count(*) FROM bench_floor").fetchone()[0]
+        else:
+            count = await floor.pool.fetchval("SELECT count(*) FROM bench_floor")
+    finally:
+        await floor.close()
+    assert count == 3
