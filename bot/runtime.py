@@ -37,7 +37,11 @@ class Runtime:
         self.settings = settings
         guard_library_logs()
         self.catalog = load_catalog(settings.confide_catalog)
-        self.db = Database(settings.database_url, background_checkpoints=True)
+        self.db = Database(
+            settings.database_url,
+            pool_size=settings.confide_database_pool_size,
+            background_checkpoints=True,
+        )
         self.services = Services(db=self.db, catalog=self.catalog, clock=clock)
         self.client = build_client(settings)
         self.bolt = build_app(settings, self.services, self.client)

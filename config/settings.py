@@ -41,6 +41,13 @@ class Settings(BaseSettings):
         description="Slack calls a second Slack allows the deliverer; it paces itself just under it, so "
         "429s stay rare. Unset: the pace is learned from Slack's 429s.",
     )
+    confide_database_pool_size: int = Field(
+        default=20,
+        ge=1,
+        le=500,
+        description="PostgreSQL connections each process keeps open; requests beyond it wait for one. "
+        "Replicas x this must stay under the server's max_connections.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["console", "json"] = "console"
     confide_audit_webhook_url: str | None = None

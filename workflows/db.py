@@ -51,7 +51,7 @@ class Database:
     (user text, receipt hashes) into whatever logs the exception.
     """
 
-    def __init__(self, database_url: str, *, pool_size: int = 10, background_checkpoints: bool = False):
+    def __init__(self, database_url: str, *, pool_size: int = 20, background_checkpoints: bool = False):
         """`background_checkpoints`: a long-running process (serve) checkpoints SQLite's WAL from a
         worker thread (`start_background_work`) instead of inside commits on the event loop."""
         self.url = engine_url(database_url)
@@ -69,8 +69,11 @@ class Database:
             )
             _configure_sqlite(self.sync_engine, autocheckpoint=not background_checkpoints)
         else:
+            # No overflow: a connection opened for a burst and closed after it cost a backend process
+            # on the server and ~2 ms of client CPU, and under steady load the pool kept doing that
+            # (BENCHMARKS.md). Requests beyond the pool wait for a connection instead.
             self.async_engine = create_async_engine(
-                self.url, pool_size=pool_size, max_overflow=pool_size, hide_parameters=True
+                self.url, pool_size=pool_size, max_overflow=0, hide_parameters=True
             )
             self.sync_engine = self.async_engine.sync_engine
         # SQLite has one writer at a time. This process's writers queue here, in order, rather than in
