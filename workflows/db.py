@@ -80,6 +80,9 @@ class Database:
         # SQLite's busy handler, whose growing sleeps made the slowest writes wait for seconds
         # (BENCHMARKS.md). Writers of other processes are waited for in `_begin_sqlite_write`.
         self._sqlite_writer = asyncio.Lock() if self.is_sqlite else None
+        # The connection those writers take turns on: kept open, since only one of them can use a
+        # connection at a time anyway, and a pool checkout and return cost more than a statement.
+        self._sqlite_write_connection: sa.Connection | None = None
         # Called after every committed write: the deliverer wakes here instead of polling.
         self.after_commit: list[Callable[[], None]] = []
         self._checkpointer = (
@@ -133,16 +136,26 @@ class Database:
                 async with async_conn.begin():
                     yield async_conn
             return
-        with self.sync_engine.connect() as sync_conn:
-            driver = sync_conn.connection.driver_connection
-            if read_only:
-                driver.execute("BEGIN")
-            else:
-                await _begin_sqlite_write(driver)
-            # SQLAlchemy's own begin emits nothing on pysqlite (isolation_level None); it only keeps
-            # the books, and its commit or rollback ends the transaction begun above.
-            with sync_conn.begin():
-                yield InlineConnection(sync_conn)
+        if read_only:
+            with self.sync_engine.connect() as sync_conn:
+                sync_conn.connection.driver_connection.execute("BEGIN")
+                with _books_of_begun(sync_conn):
+                    yield InlineConnection(sync_conn)
+            return
+        sync_conn = self._write_connection()
+        await _begin_sqlite_write(sync_conn.connection.driver_connection)
+        with _books_of_begun(sync_conn):
+            yield InlineConnection(sync_conn)
+
+    def _write_connection(self) -> sa.Connection:
+        """This process's SQLite write connection (callers hold the writer turn); a new one if the
+        last was invalidated by an error that made it unusable."""
+        conn = self._sqlite_write_connection
+        if conn is None or conn.closed or conn.invalidated:
+            if conn is not None:
+                conn.close()
+            conn = self._sqlite_write_connection = self.sync_engine.connect()
+        return conn
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[Connection]:
@@ -176,7 +189,16 @@ class Database:
         if self.async_engine is not None:
             await self.async_engine.dispose()
         else:
+            if self._sqlite_write_connection is not None:
+                self._sqlite_write_connection.close()
+                self._sqlite_write_connection = None
             self.sync_engine.dispose()
+
+
+def _books_of_begun(sync_conn: sa.Connection) -> sa.RootTransaction:
+    """SQLAlchemy's transaction over one begun on the driver: its begin emits nothing on pysqlite
+    (isolation_level None), it only keeps the books; its commit or rollback ends the transaction."""
+    return sync_conn.begin()
 
 
 async def _begin_sqlite_write(driver: sqlite3.Connection) -> None:
