@@ -181,10 +181,32 @@ async def check_requirements(
         raise training.TrainingOwed(secret, untrained)
 
 
-_PENDING_REQUEST_FOR = sa.select(access_requests.c.id).where(
-    access_requests.c.requester == sa.bindparam("user_id"),
-    access_requests.c.secret_id == sa.bindparam("secret_id"),
-    access_requests.c.status == "pending",
+def _first(column: sa.ColumnElement[Any], *criteria: sa.ColumnElement[bool]) -> sa.ScalarSelect[Any]:
+    return sa.select(column).where(*criteria).order_by(column).limit(1).scalar_subquery()
+
+
+_DECLASSIFIED_CRITERIA = (
+    secret_reviews.c.secret_id == sa.bindparam("secret_id"),
+    secret_reviews.c.declassified_at.is_not(None),
+)
+# Everything that refuses a new request before its requirements, in one statement (it runs on every
+# request): the secret's declassification, the requester's active grant and pending request for it.
+_REQUEST_STANDING = sa.select(
+    _first(secret_reviews.c.declassified_at, *_DECLASSIFIED_CRITERIA).label("declassified_at"),
+    _first(secret_reviews.c.declassified_by, *_DECLASSIFIED_CRITERIA).label("declassified_by"),
+    _first(
+        grants.c.id,
+        grants.c.grantee == sa.bindparam("user_id"),
+        grants.c.secret_id == sa.bindparam("secret_id"),
+        grants.c.status == "active",
+        grants.c.expires_at > sa.bindparam("now"),
+    ).label("active_grant"),
+    _first(
+        access_requests.c.id,
+        access_requests.c.requester == sa.bindparam("user_id"),
+        access_requests.c.secret_id == sa.bindparam("secret_id"),
+        access_requests.c.status == "pending",
+    ).label("pending_request"),
 )
 
 
@@ -200,7 +222,10 @@ async def request_access(
 ) -> RequestInfo:
     """File a request and route a card to every approver."""
     secret = find_secret(catalog, secret_id)
-    await _refuse_declassified(conn, secret)
+    standing = (
+        await conn.execute(_REQUEST_STANDING, {"user_id": requester, "secret_id": secret.id, "now": now})
+    ).one()
+    _refuse_if_declassified(secret, standing.declassified_at, standing.declassified_by)
     hours = check_duration(secret, duration_hours)
     justification = justification.strip()
     if not justification:
@@ -208,17 +233,15 @@ async def request_access(
             "Please say why you need access: the owners decide on your justification.", field="justification"
         )
     await check_requirements(conn, catalog, now, secret, requester)
-    active = await _active_grant(conn, requester, secret.id, now)
-    if active is not None:
+    if standing.active_grant is not None:
         raise InvalidInput(
-            f"You already have access to *{secret.name}* (grant G-{active.id}). "
-            f"To keep it longer, use `/access extend G-{active.id} <justification>`."
+            f"You already have access to *{secret.name}* (grant G-{standing.active_grant}). "
+            f"To keep it longer, use `/access extend G-{standing.active_grant} <justification>`."
         )
-    pending = (
-        await conn.execute(_PENDING_REQUEST_FOR, {"user_id": requester, "secret_id": secret.id})
-    ).scalar()
-    if pending is not None:
-        raise InvalidInput(f"You already have a pending request for *{secret.name}* (R-{pending}).")
+    if standing.pending_request is not None:
+        raise InvalidInput(
+            f"You already have a pending request for *{secret.name}* (R-{standing.pending_request})."
+        )
     return await _file_request(
         conn,
         catalog,
@@ -233,17 +256,24 @@ async def request_access(
 
 
 _DECLASSIFIED = sa.select(secret_reviews.c.declassified_at, secret_reviews.c.declassified_by).where(
-    secret_reviews.c.secret_id == sa.bindparam("secret_id"), secret_reviews.c.declassified_at.is_not(None)
+    *_DECLASSIFIED_CRITERIA
 )
 
 
 async def _refuse_declassified(conn: Connection, secret: Secret) -> None:
-    """A secret its owners declassified in a classification review is no longer granted."""
     row = (await conn.execute(_DECLASSIFIED, {"secret_id": secret.id})).first()
     if row is not None:
+        _refuse_if_declassified(secret, row.declassified_at, row.declassified_by)
+
+
+def _refuse_if_declassified(
+    secret: Secret, declassified_at: datetime | None, declassified_by: str | None
+) -> None:
+    """A secret its owners declassified in a classification review is no longer granted."""
+    if declassified_at is not None:
         raise InvalidInput(
-            f"*{secret.name}* was declassified by <@{row.declassified_by}> on "
-            f"{row.declassified_at:%Y-%m-%d}: it is no longer treated as a trade secret, so Confide no "
+            f"*{secret.name}* was declassified by <@{declassified_by}> on "
+            f"{declassified_at:%Y-%m-%d}: it is no longer treated as a trade secret, so Confide no "
             "longer grants access to it. Ask its owners for the material directly."
         )
 
@@ -683,21 +713,6 @@ async def record_grant_end(
         subject=grant.secret_id,
         details={"grant": grant.id, "grantee": grant.grantee, "reason": reason},
     )
-
-
-_ACTIVE_GRANT = sa.select(grants).where(
-    grants.c.grantee == sa.bindparam("user_id"),
-    grants.c.secret_id == sa.bindparam("secret_id"),
-    grants.c.status == "active",
-    grants.c.expires_at > sa.bindparam("now"),
-)
-
-
-async def _active_grant(conn: Connection, user_id: str, secret_id: str, now: datetime) -> GrantInfo | None:
-    row = (
-        await conn.execute(_ACTIVE_GRANT, {"user_id": user_id, "secret_id": secret_id, "now": now})
-    ).first()
-    return grant_from_row(row) if row else None
 
 
 _ACTIVE_GRANTS_OF = (
