@@ -26,7 +26,7 @@ from bot.pacing import Pacer
 from bot.slack_client import http_session
 from handlers.blocks.messages import render
 from workflows import outbox
-from workflows.connection import Connection
+from workflows.connection import CommitNotes, Connection
 from workflows.db import Database
 from workflows.outbox import OutgoingMessage
 
@@ -79,10 +79,17 @@ class Deliverer:
         self._lanes: dict[str, asyncio.Task[None]] = {}
         self._session: aiohttp.ClientSession | None = None
         self._stopping = False
-        db.after_commit.append(self.wake)
+        db.after_commit.append(self._after_commit)
 
     def wake(self) -> None:
         self._wake.set()
+
+    def _after_commit(self, notes: CommitNotes) -> None:
+        """Look at the queue when a commit queued something for a recipient without a lane. A lane
+        finds its recipient's new messages itself, and wakes the deliverer when it ends."""
+        queued_for = notes.get(outbox.QUEUED_FOR, frozenset())
+        if not queued_for.issubset(self._lanes.keys()):
+            self.wake()
 
     def start(self) -> None:
         self._stopping = False

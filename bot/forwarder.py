@@ -59,7 +59,7 @@ class AuditForwarder:
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
-        db.after_commit.append(self._wake.set)
+        db.after_commit.append(lambda _notes: self._wake.set())
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="audit-forwarder")

@@ -103,6 +103,56 @@ async def test_a_commit_wakes_the_deliverer_without_waiting_for_its_poll(confide
     await confide.fake.wait_for(lambda: confide.fake.messages_to("U0OWNER01"), timeout=5)
 
 
+async def test_commits_queuing_only_for_recipients_being_served_leave_the_queue_to_their_lanes(
+    confide_factory: ConfideFactory,
+):
+    """A burst of requests to one owner must not make the deliverer scan the queue per commit: the
+    owner's lane picks up each new card itself. A commit for someone else still wakes it."""
+    confide = await confide_factory.start()
+    fake = confide.fake
+    deliverer = confide.runtime.deliverer
+    deliverer.poll_seconds = 60  # only wake-ups look at the queue within the test
+    release = asyncio.Event()
+    post = deliverer.client.chat_postMessage
+
+    async def owner_waits(**kwargs):
+        if kwargs["channel"] == "U0OWNER01":
+            await release.wait()
+        return await post(**kwargs)
+
+    looks = 0
+    dispatch = deliverer.dispatch
+
+    async def counting_dispatch() -> int:
+        nonlocal looks
+        looks += 1
+        return await dispatch()
+
+    deliverer.client.chat_postMessage = owner_waits  # type: ignore[method-assign]
+    deliverer.dispatch = counting_dispatch  # type: ignore[method-assign]
+    try:
+        await asyncio.sleep(0.2)
+        await request(confide, "U0EMP01", "request customer-list 7d first")
+        await asyncio.sleep(0.2)  # the owner's lane is open, its first card hanging in Slack
+        looks_with_the_lane_open = looks
+        assert looks_with_the_lane_open >= 1
+        await request(confide, "U0EMP02", "request customer-list 7d second")
+        await request(confide, "U0ADMIN01", "request customer-list 7d third")
+        await asyncio.sleep(0.2)
+        assert looks == looks_with_the_lane_open
+        await request(confide, "U0OWNER01", "request customer-list 7d my own")
+        await asyncio.sleep(0.2)
+        # Its card goes to an admin (there is no other owner): a recipient without a lane.
+        assert looks > looks_with_the_lane_open
+        await fake.wait_for(lambda: fake.messages_to("U0ADMIN01"))
+    finally:
+        release.set()  # a failed check must not leave the lane hanging
+    cards = await fake.wait_for(
+        lambda: len(fake.messages_to("U0OWNER01")) == 3 and fake.messages_to("U0OWNER01")
+    )
+    assert ["first" in cards[0].text, "second" in cards[1].text, "third" in cards[2].text] == [True] * 3
+
+
 async def test_a_message_that_cannot_be_rendered_is_set_aside_and_the_queue_moves_on(
     confide_factory: ConfideFactory,
 ):

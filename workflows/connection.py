@@ -54,6 +54,21 @@ class Connection(Protocol):
     def in_transaction(self) -> bool: ...
 
 
+# What a transaction noted for those who act after its commit (`Database.after_commit`), e.g. whom
+# it queued messages for; kept in the connection's info and cleared when the transaction ends.
+_COMMIT_NOTES = "confide_commit_notes"
+CommitNotes = Mapping[str, frozenset[Any]]
+
+
+def note_for_commit(conn: Connection, topic: str, value: Any) -> None:
+    conn.info.setdefault(_COMMIT_NOTES, {}).setdefault(topic, set()).add(value)
+
+
+def take_commit_notes(conn: Connection) -> CommitNotes:
+    notes = conn.info.pop(_COMMIT_NOTES, None) or {}
+    return {topic: frozenset(values) for topic, values in notes.items()}
+
+
 class InlineConnection:
     """A synchronous SQLAlchemy connection behind the awaitable interface of `Connection`."""
 

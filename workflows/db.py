@@ -18,7 +18,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from workflows import audit
-from workflows.connection import Connection, InlineConnection
+from workflows.connection import CommitNotes, Connection, InlineConnection, take_commit_notes
 from workflows.sqlite_checkpoints import Checkpointer
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -83,8 +83,9 @@ class Database:
         # The connection those writers take turns on: kept open, since only one of them can use a
         # connection at a time anyway, and a pool checkout and return cost more than a statement.
         self._sqlite_write_connection: sa.Connection | None = None
-        # Called after every committed write: the deliverer wakes here instead of polling.
-        self.after_commit: list[Callable[[], None]] = []
+        # Called after every committed write with what it noted (`note_for_commit`): the deliverer
+        # and the audit forwarder wake here instead of polling.
+        self.after_commit: list[Callable[[CommitNotes], None]] = []
         self._checkpointer = (
             Checkpointer(str(self.sync_engine.url.database))
             if self.is_sqlite and background_checkpoints
@@ -106,8 +107,9 @@ class Database:
                     await audit.append_pending(conn)
             finally:
                 audit.discard_pending(conn)
+                notes = take_commit_notes(conn)
         for callback in self.after_commit:
-            callback()
+            callback(notes)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Connection]:

@@ -12,12 +12,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from workflows.connection import Connection
+from workflows.connection import Connection, note_for_commit
 from workflows.tables import outbox, slack_cards
 
 # A claimed row is retried by another sender if its sender dies; it must outlast one send (with the
 # client's own retries), or a slow send could be repeated by a second replica.
 DEFAULT_LEASE = timedelta(seconds=30)
+QUEUED_FOR = "outbox.queued_for"  # commit note: the recipients a transaction queued messages for
 MAX_BACKOFF = timedelta(seconds=60)
 
 # The ids enqueued by the current task while `recording()` is active. A context variable rather
@@ -66,6 +67,7 @@ async def enqueue(
         "created_at": now,
     }
     message_id = (await conn.execute(_INSERT_MESSAGE, row)).scalar_one()
+    note_for_commit(conn, QUEUED_FOR, recipient)
     recording = _recording.get()
     if recording is not None:
         recording.append(message_id)
