@@ -397,3 +397,22 @@ async def test_a_message_failed_by_another_sender_after_it_was_seen_due_is_not_l
     async with db.write() as conn:
         assert await queue.claim(conn, seen, now) == []
     await db.dispose()
+
+
+async def test_a_card_keeps_the_location_it_was_first_posted_at(database_url):
+    """Updates edit the card where the approver first saw it, even if it was posted again since."""
+    db = Database(database_url)
+    await db.migrate()
+    now = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+    for ts in ("100.1", "200.2"):
+        async with db.write() as conn:
+            await queue.enqueue(
+                conn, recipient="U0OWNER01", kind="notice", data={"text": "x"}, now=now, card_key="request:7"
+            )
+        async with db.write() as conn:
+            [message] = await queue.claim_next(conn, now)
+            await queue.mark_sent(conn, message, now, ("D0OWNER01", ts))
+    async with db.read() as conn:
+        assert await queue.card_location(conn, "request:7", "U0OWNER01") == ("D0OWNER01", "100.1")
+        assert await queue.card_location(conn, "request:7", "U0OWNER02") is None
+    await db.dispose()
