@@ -362,3 +362,14 @@ async def test_an_owner_removed_from_the_catalog_can_no_longer_decide(confide_fa
     assert "no longer own" in reply[0]["text"]
     [req] = await rows(second, access_requests)
     assert req.status == "pending"
+
+
+async def test_a_request_for_a_secret_whose_only_owner_left_goes_to_an_admin(confide: Confide):
+    from tests.sweep_support import deactivate
+
+    await deactivate(confide, "U0OWNER01", "Owen Owner")
+    body = await request(confide, "U0EMP01", "request customer-list 7d planning")
+    assert "<@U0ADMIN01>" in body["text"] and "U0OWNER01" not in body["text"]
+    async with confide.db.read() as conn:
+        approvers = (await conn.execute(sa.text("SELECT user_id FROM request_approvers"))).scalars().all()
+    assert approvers == ["U0ADMIN01"]

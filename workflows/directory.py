@@ -81,9 +81,13 @@ async def active_members(conn: Connection) -> list[Member]:
     return [_member(r) for r in rows]
 
 
-# Built once: it runs on every access request.
+# Built once: they run on every access request. Most secrets have one owner, and an expanding IN
+# is rendered anew at every execution, so one id has a statement of its own.
 _DEACTIVATED_AMONG = sa.select(members.c.user_id).where(
     members.c.user_id.in_(sa.bindparam("user_ids", expanding=True)), members.c.deleted
+)
+_DEACTIVATED_ONE = sa.select(members.c.user_id).where(
+    members.c.user_id == sa.bindparam("user_id"), members.c.deleted
 )
 
 
@@ -91,6 +95,8 @@ async def deactivated(conn: Connection, user_ids: Iterable[str]) -> set[str]:
     ids = list(set(user_ids))
     if not ids:
         return set()
+    if len(ids) == 1:
+        return set((await conn.execute(_DEACTIVATED_ONE, {"user_id": ids[0]})).scalars())
     return set((await conn.execute(_DEACTIVATED_AMONG, {"user_ids": ids})).scalars())
 
 
