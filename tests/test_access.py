@@ -7,6 +7,7 @@ import asyncio
 import sqlalchemy as sa
 
 from tests.conftest import Confide, ConfideFactory
+from tests.sweep_support import deactivate
 from workflows.tables import access_requests, grants
 
 TWO_OWNERS = """
@@ -365,8 +366,6 @@ async def test_an_owner_removed_from_the_catalog_can_no_longer_decide(confide_fa
 
 
 async def test_a_request_for_a_secret_whose_only_owner_left_goes_to_an_admin(confide: Confide):
-    from tests.sweep_support import deactivate
-
     await deactivate(confide, "U0OWNER01", "Owen Owner")
     body = await request(confide, "U0EMP01", "request customer-list 7d planning")
     assert "<@U0ADMIN01>" in body["text"] and "U0OWNER01" not in body["text"]
