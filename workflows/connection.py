@@ -26,6 +26,8 @@ from typing import Any, Protocol, TypeVar
 
 import sqlalchemy as sa
 
+from workflows.sqlite_statements import StatementCache
+
 T = TypeVar("T")
 
 # The longest one connection's statements run back to back before other tasks get a turn.
@@ -72,10 +74,11 @@ def take_commit_notes(conn: Connection) -> CommitNotes:
 class InlineConnection:
     """A synchronous SQLAlchemy connection behind the awaitable interface of `Connection`."""
 
-    __slots__ = ("sync_connection", "_turn_began")
+    __slots__ = ("sync_connection", "statements", "_turn_began")
 
-    def __init__(self, sync_connection: sa.Connection):
+    def __init__(self, sync_connection: sa.Connection, statements: StatementCache | None = None):
         self.sync_connection = sync_connection
+        self.statements = statements  # repeated statements run on the driver (sqlite_statements.py)
         self._turn_began = time.perf_counter()
 
     async def _give_turn(self) -> None:
@@ -101,11 +104,14 @@ class InlineConnection:
         execution_options: Mapping[str, Any] | None = None,
     ) -> sa.CursorResult[Any]:
         await self._give_turn()
+        if self.statements is not None and not execution_options and self.sync_connection.in_transaction():
+            result = self.statements.run(self.sync_connection, statement, parameters)
+            if result is not None:
+                return result
         return self.sync_connection.execute(statement, parameters, execution_options=execution_options)
 
     async def scalar(self, statement: Any, parameters: Any = None) -> Any:
-        await self._give_turn()
-        return self.sync_connection.scalar(statement, parameters)
+        return (await self.execute(statement, parameters)).scalar()
 
     async def exec_driver_sql(self, statement: str, parameters: Any = None) -> sa.CursorResult[Any]:
         await self._give_turn()

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from workflows import audit
 from workflows.connection import CommitNotes, Connection, InlineConnection, take_commit_notes
 from workflows.sqlite_checkpoints import Checkpointer
+from workflows.sqlite_statements import StatementCache
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # How long a SQLite writer waits for another process's write transaction before giving up.
@@ -80,6 +81,7 @@ class Database:
         # SQLite's busy handler, whose growing sleeps made the slowest writes wait for seconds
         # (BENCHMARKS.md). Writers of other processes are waited for in `_begin_sqlite_write`.
         self._sqlite_writer = asyncio.Lock() if self.is_sqlite else None
+        self._statements = StatementCache(self.sync_engine.dialect) if self.is_sqlite else None
         # The connection those writers take turns on: kept open, since only one of them can use a
         # connection at a time anyway, and a pool checkout and return cost more than a statement.
         self._sqlite_write_connection: sa.Connection | None = None
@@ -142,12 +144,12 @@ class Database:
             with self.sync_engine.connect() as sync_conn:
                 sync_conn.connection.driver_connection.execute("BEGIN")
                 with _books_of_begun(sync_conn):
-                    yield InlineConnection(sync_conn)
+                    yield InlineConnection(sync_conn, self._statements)
             return
         sync_conn = self._write_connection()
         await _begin_sqlite_write(sync_conn.connection.driver_connection)
         with _books_of_begun(sync_conn):
-            yield InlineConnection(sync_conn)
+            yield InlineConnection(sync_conn, self._statements)
 
     def _write_connection(self) -> sa.Connection:
         """This process's SQLite write connection (callers hold the writer turn); a new one if the
@@ -167,7 +169,7 @@ class Database:
                 yield async_conn
             return
         with self.sync_engine.connect() as sync_conn:
-            yield InlineConnection(sync_conn)
+            yield InlineConnection(sync_conn, self._statements)
 
     async def migrate(self) -> None:
         """Apply every Alembic revision not yet applied."""

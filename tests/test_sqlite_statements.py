@@ -1,0 +1,128 @@
+"""SQLite's repeated statements run on the driver (workflows/sqlite_statements.py) must answer exactly
+as SQLAlchemy does: same rows, same types, same row counts, same errors."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from workflows import access, outbox
+from workflows.db import Database
+from workflows.tables import access_requests, members, request_approvers
+from workflows.tables import outbox as outbox_table
+
+NOW = datetime(2026, 11, 29, 12, 0, 0, 123456, tzinfo=UTC)
+
+
+@pytest.fixture
+async def db(tmp_path: Path):
+    database = Database(f"sqlite:///{tmp_path / 'statements.db'}")
+    await database.migrate()
+    yield database
+    await database.dispose()
+
+
+def _request(requester: str, status: str = "pending") -> dict[str, Any]:
+    return {
+        "kind": "new",
+        "grant_id": None,
+        "secret_id": "customer-list",
+        "requester": requester,
+        "duration_hours": 24,
+        "justification": "planning",
+        "approvals_needed": 1,
+        "status": status,
+        "created_at": NOW,
+        "remind_at": NOW + timedelta(hours=1),
+        "expires_at": NOW + timedelta(days=1),
+    }
+
+
+async def twice(db: Database, statement: Any, parameters: Any = None) -> tuple[Any, Any]:
+    """The statement's answer through SQLAlchemy (its first run) and through the driver (its second),
+    each in a transaction that is rolled back, so both see the same rows."""
+    answers = []
+    for _ in range(2):
+        async with db.write() as conn:
+            result = await conn.execute(statement, parameters)
+            rows = [tuple(row) for row in result] if result.returns_rows else None
+            answers.append((rows, result.rowcount, type(result).__name__))
+            await conn.rollback()
+    return answers[0], answers[1]
+
+
+async def test_selects_give_the_same_rows_with_the_same_types(db: Database):
+    async with db.write() as conn:
+        request_id = (await conn.execute(access._INSERT_REQUEST, _request("U1"))).scalar_one()
+        await conn.execute(
+            request_approvers.insert(), [{"request_id": request_id, "user_id": u} for u in ("U8", "U9")]
+        )
+        await conn.execute(
+            members.insert(),
+            {"user_id": "U8", "name": "Gone", "deleted": True, "first_seen_at": NOW, "updated_at": NOW},
+        )
+    parameters = {"user_id": "U1", "secret_id": "customer-list", "now": NOW}
+    for statement, given in [
+        (access._PENDING_REQUESTS_OF, {"user_id": "U1"}),
+        (access._REQUEST_STANDING, parameters),
+        (sa.select(members.c.user_id, members.c.deleted, members.c.is_bot), None),
+    ]:
+        through_sqlalchemy, through_driver = await twice(db, statement, given)
+        assert through_driver[2] == "IteratorResult"  # it did take the driver's path
+        assert through_driver[:2] == through_sqlalchemy[:2]
+        for row_a, row_b in zip(through_sqlalchemy[0], through_driver[0], strict=True):
+            assert [type(v) for v in row_a] == [type(v) for v in row_b]
+    standing = (await twice(db, access._REQUEST_STANDING, parameters))[1][0][0]
+    assert standing[3] == request_id  # the pending request, found by the subquery
+    pending = (await twice(db, access._PENDING_REQUESTS_OF, {"user_id": "U1"}))[1][0]
+    assert pending[0][access_requests.c.keys().index("created_at")] == NOW  # time zone and microseconds kept
+
+
+async def test_writes_give_the_same_returned_rows_and_counts(db: Database):
+    async with db.write() as conn:
+        for recipient in ("U1", "U1", "U2"):
+            await outbox.enqueue(conn, recipient=recipient, kind="notice", data={"text": "x"}, now=NOW)
+    lease = {"for_recipient": "U1", "now": NOW, "leased_until": NOW + timedelta(seconds=30)}
+    through_sqlalchemy, through_driver = await twice(db, outbox._LEASE_NEXT_OF, lease)
+    # (A row count after RETURNING is the driver's guess either way; nothing reads it.)
+    assert through_driver[2] == "IteratorResult" and through_driver[0] == through_sqlalchemy[0]
+    assert through_driver[0][0][1] == "U1"
+    mark_sent = {"message_id": 1, "now": NOW}
+    assert (await twice(db, outbox._MARK_SENT, mark_sent))[1][1] == 1
+    none_sent = {"message_id": 99, "now": NOW}
+    assert (await twice(db, outbox._MARK_SENT, none_sent))[1][1] == 0
+    inserted = await twice(db, access._INSERT_REQUEST, _request("U3"))
+    assert inserted[1][:2] == inserted[0][:2]  # the same new id both times (each run rolled back)
+    many = [{"request_id": 1, "user_id": u} for u in ("U4", "U5", "U6")]
+    assert (await twice(db, request_approvers.insert(), many))[1][1] == 3
+
+
+async def test_what_it_cannot_reproduce_goes_to_sqlalchemy(db: Database):
+    expanding = sa.select(outbox_table.c.id).where(
+        outbox_table.c.recipient.in_(sa.bindparam("r", expanding=True))
+    )
+    assert (await twice(db, expanding, {"r": ["U1", "U2"]}))[1][2] == "CursorResult"
+    assert (await twice(db, sa.text("SELECT 1")))[1][2] == "CursorResult"
+    statement = sa.select(members.c.user_id).where(members.c.user_id == sa.bindparam("user_id"))
+    await twice(db, statement, {"user_id": "U1"})
+    with pytest.raises(sa.exc.StatementError, match="A value is required for bind parameter 'user_id'"):
+        async with db.read() as conn:
+            await conn.execute(statement, {})
+
+
+async def test_a_driver_error_is_sqlalchemys_and_hides_the_parameters(db: Database):
+    secret_text = "the justification nobody may log"
+    statement = sa.insert(members)
+    row = {"user_id": "U1", "name": secret_text, "first_seen_at": NOW, "updated_at": NOW}
+    async with db.write() as conn:
+        await conn.execute(statement, row)
+        await conn.execute(
+            statement, {"user_id": "U2", "name": "Other", "first_seen_at": NOW, "updated_at": NOW}
+        )  # now compiled for the driver
+        with pytest.raises(sa.exc.IntegrityError) as raised:
+            await conn.execute(statement, row)
+    assert "UNIQUE" in str(raised.value) and secret_text not in str(raised.value)
