@@ -316,6 +316,7 @@ async def request_extension(
 
 
 _INSERT_REQUEST = access_requests.insert().returning(access_requests.c.id)
+_INSERT_APPROVERS = request_approvers.insert()
 
 
 async def _file_request(
@@ -353,9 +354,7 @@ async def _file_request(
             },
         )
     ).scalar_one()
-    await conn.execute(
-        request_approvers.insert(), [{"request_id": request_id, "user_id": a} for a in approvers]
-    )
+    await conn.execute(_INSERT_APPROVERS, [{"request_id": request_id, "user_id": a} for a in approvers])
     # What was just written, rather than read back.
     info = RequestInfo(
         id=request_id,
