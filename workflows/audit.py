@@ -92,11 +92,7 @@ def discard_pending(conn: Connection) -> None:
 
 
 # Built once: every write transaction appends.
-_LOCK_HEAD = sa.select(audit_head.c.last_hash).where(audit_head.c.id == 1).with_for_update()
-_INSERT_ENTRY = audit_log.insert().returning(audit_log.c.id)
-_SET_ENTRY_HASH = (
-    audit_log.update().where(audit_log.c.id == sa.bindparam("entry_id")).values(hash=sa.bindparam("hash"))
-)
+_ENTRY_COLUMNS = ("id", "at", "actor", "action", "subject", "details", "prev_hash", "hash")
 _SET_HEAD = audit_head.update().where(audit_head.c.id == 1).values(last_hash=sa.bindparam("last_hash"))
 
 
@@ -114,18 +110,8 @@ async def append_pending(conn: Connection) -> None:
         return
     if conn.dialect.name == "sqlite":
         await _append_numbered(conn, pending)
-        return
-    # Locking the head row orders appends across processes. The id is the sequence's, so each entry
-    # is inserted, then hashed with the id it got.
-    prev_hash = (await conn.execute(_LOCK_HEAD)).scalar_one()
-    for at, actor, action, subject, details_json in pending:
-        entry = {"at": at, "actor": actor, "action": action, "subject": subject, "details": details_json}
-        entry_id = (
-            await conn.execute(_INSERT_ENTRY, {**entry, "prev_hash": prev_hash, "hash": ""})
-        ).scalar_one()
-        prev_hash = entry_hash(prev_hash, entry_id, at, actor, action, subject, details_json)
-        await conn.execute(_SET_ENTRY_HASH, {"entry_id": entry_id, "hash": prev_hash})
-    await conn.execute(_SET_HEAD, {"last_hash": prev_hash})
+    else:
+        await _append_with_sequence(conn, pending)
 
 
 async def _append_numbered(conn: Connection, pending: list[tuple[Any, ...]]) -> None:
@@ -133,8 +119,54 @@ async def _append_numbered(conn: Connection, pending: list[tuple[Any, ...]]) -> 
     known before they are inserted (one past the largest, as SQLite itself assigns them), and each is
     inserted with its hash: three statements for any number of entries instead of two per entry."""
     prev_hash, last_id = (await conn.execute(_HEAD_AND_LAST_ID)).one()
+    first = (last_id or 0) + 1
+    rows = _chained_rows(prev_hash, list(range(first, first + len(pending))), pending)
+    await conn.execute(_INSERT_NUMBERED_ENTRIES, rows)
+    await conn.execute(_SET_HEAD, {"last_hash": rows[-1]["hash"]})
+
+
+# PostgreSQL: lock the head and draw the first entry's id in one statement. An UPDATE's RETURNING is
+# computed after the row is locked and written, so ids are drawn in the order appends hold the head.
+# (When a SELECT ... FOR UPDATE computes its columns relative to waiting for the lock is less clear.)
+_SEQUENCE = sa.func.pg_get_serial_sequence("audit_log", "id")
+_LOCK_HEAD_AND_DRAW_ID = (
+    audit_head.update()
+    .where(audit_head.c.id == 1)
+    .values(id=audit_head.c.id)
+    .returning(audit_head.c.last_hash, sa.func.nextval(_SEQUENCE))
+)
+_DRAW_IDS = sa.select(sa.func.nextval(_SEQUENCE)).select_from(
+    sa.func.generate_series(1, sa.bindparam("count"))
+)
+# One entry (nearly every transaction): inserted and made the head in one statement.
+_INSERT_ENTRY_AS_HEAD = _SET_HEAD.add_cte(
+    audit_log.insert()
+    .values({column: sa.bindparam(f"entry_{column}") for column in _ENTRY_COLUMNS})
+    .cte("entry")
+)
+
+
+async def _append_with_sequence(conn: Connection, pending: list[tuple[Any, ...]]) -> None:
+    """PostgreSQL: ids from the table's sequence, drawn while holding the head, so they increase
+    along the chain (rolled-back transactions leave gaps, which the chain does not mind). Two round
+    trips hold the head before the commit, whatever the number of entries."""
+    prev_hash, first_id = (await conn.execute(_LOCK_HEAD_AND_DRAW_ID)).one()
+    ids = [first_id]
+    if len(pending) > 1:
+        ids += sorted((await conn.execute(_DRAW_IDS, {"count": len(pending) - 1})).scalars())
+    rows = _chained_rows(prev_hash, ids, pending)
+    if len(rows) == 1:
+        entry = {f"entry_{column}": value for column, value in rows[0].items()}
+        await conn.execute(_INSERT_ENTRY_AS_HEAD, {**entry, "last_hash": rows[0]["hash"]})
+        return
+    await conn.execute(_INSERT_NUMBERED_ENTRIES, rows)
+    await conn.execute(_SET_HEAD, {"last_hash": rows[-1]["hash"]})
+
+
+def _chained_rows(prev_hash: str, ids: list[int], pending: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """The rows of these entries, each hashed over the one before."""
     rows = []
-    for entry_id, (at, actor, action, subject, details_json) in enumerate(pending, start=(last_id or 0) + 1):
+    for entry_id, (at, actor, action, subject, details_json) in zip(ids, pending, strict=True):
         digest = entry_hash(prev_hash, entry_id, at, actor, action, subject, details_json)
         rows.append(
             {
@@ -149,8 +181,7 @@ async def _append_numbered(conn: Connection, pending: list[tuple[Any, ...]]) -> 
             }
         )
         prev_hash = digest
-    await conn.execute(_INSERT_NUMBERED_ENTRIES, rows)
-    await conn.execute(_SET_HEAD, {"last_hash": prev_hash})
+    return rows
 
 
 async def lock_chain(conn: Connection) -> None:
