@@ -20,13 +20,15 @@ and every other request's ack, for all of its run.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar
 
+import asyncpg
 import sqlalchemy as sa
 
-from workflows.sqlite_statements import StatementCache
+from workflows.statement_cache import Prepared, StatementCache
 
 T = TypeVar("T")
 
@@ -78,7 +80,7 @@ class InlineConnection:
 
     def __init__(self, sync_connection: sa.Connection, statements: StatementCache | None = None):
         self.sync_connection = sync_connection
-        self.statements = statements  # repeated statements run on the driver (sqlite_statements.py)
+        self.statements = statements  # repeated statements run on the driver (statement_cache.py)
         self._turn_began = time.perf_counter()
 
     async def _give_turn(self) -> None:
@@ -105,10 +107,26 @@ class InlineConnection:
     ) -> sa.CursorResult[Any]:
         await self._give_turn()
         if self.statements is not None and not execution_options and self.sync_connection.in_transaction():
-            result = self.statements.run(self.sync_connection, statement, parameters)
-            if result is not None:
-                return result
+            prepared = self.statements.prepare(statement, parameters)
+            if prepared is not None:
+                return self._run(prepared)
         return self.sync_connection.execute(statement, parameters, execution_options=execution_options)
+
+    def _run(self, prepared: Prepared) -> Any:
+        cursor = self.sync_connection.connection.driver_connection.cursor()
+        try:
+            if prepared.many:
+                cursor.executemany(prepared.sql, prepared.values)
+                rows: list[Any] = []
+            else:
+                cursor.execute(prepared.sql, prepared.values[0])
+                rows = cursor.fetchall() if prepared.returns_rows else []
+        except sqlite3.Error as error:
+            assert self.statements is not None
+            raise self.statements.driver_error(prepared, error, sqlite3.Error) from error
+        rowcount = cursor.rowcount
+        cursor.close()
+        return prepared.result(rows, rowcount)
 
     async def scalar(self, statement: Any, parameters: Any = None) -> Any:
         return (await self.execute(statement, parameters)).scalar()
@@ -131,3 +149,80 @@ class InlineConnection:
 
     def get_execution_options(self) -> Mapping[str, Any]:
         return self.sync_connection.get_execution_options()
+
+
+class PostgresConnection:
+    """SQLAlchemy's `AsyncConnection` over asyncpg, with repeated statements run on asyncpg directly
+    (`workflows.statement_cache`).
+
+    In a transaction, SQLAlchemy begins it on asyncpg with the first statement it runs, so the first
+    statement always goes through SQLAlchemy; SQLAlchemy keeps the books of the transaction (commit,
+    rollback) either way. A read without a transaction (autocommit) has nothing to begin."""
+
+    __slots__ = ("async_connection", "statements", "_begun", "_driver")
+
+    def __init__(self, async_connection: Any, statements: StatementCache, *, transaction: bool):
+        self.async_connection = async_connection
+        self.statements = statements
+        self._begun = not transaction
+        self._driver: Any = None  # the asyncpg connection under SQLAlchemy's
+
+    @property
+    def info(self) -> dict[Any, Any]:
+        return self.async_connection.info
+
+    @property
+    def dialect(self) -> sa.Dialect:
+        return self.async_connection.dialect
+
+    async def execute(
+        self,
+        statement: Any,
+        parameters: Any = None,
+        *,
+        execution_options: Mapping[str, Any] | None = None,
+    ) -> sa.CursorResult[Any]:
+        if self._begun and not execution_options:
+            prepared = self.statements.prepare(statement, parameters)
+            if prepared is not None:
+                return await self._run(prepared)
+        result = await self.async_connection.execute(
+            statement, parameters, execution_options=execution_options
+        )
+        self._begun = True
+        return result
+
+    async def _run(self, prepared: Prepared) -> Any:
+        if self._driver is None:
+            self._driver = (await self.async_connection.get_raw_connection()).driver_connection
+        try:
+            if prepared.many:
+                await self._driver.executemany(prepared.sql, prepared.values)
+                return prepared.result([], prepared.batch_rowcount)
+            if prepared.returns_rows:
+                rows = await self._driver.fetch(prepared.sql, *prepared.values[0])
+                return prepared.result(rows, len(rows))
+            status = await self._driver.execute(prepared.sql, *prepared.values[0])
+        except asyncpg.IntegrityConstraintViolationError as error:  # named as SQLAlchemy names it
+            raise sa.exc.IntegrityError(prepared.sql, None, error, hide_parameters=True) from error
+        except asyncpg.PostgresError as error:
+            raise self.statements.driver_error(prepared, error, asyncpg.PostgresError) from error
+        count = status.rsplit(" ", 1)[-1]  # "UPDATE 3", "INSERT 0 1", "DELETE 0"
+        return prepared.result([], int(count) if count.isdigit() else -1)
+
+    async def scalar(self, statement: Any, parameters: Any = None) -> Any:
+        return (await self.execute(statement, parameters)).scalar()
+
+    async def exec_driver_sql(self, statement: str, parameters: Any = None) -> sa.CursorResult[Any]:
+        self._begun = True
+        return await self.async_connection.exec_driver_sql(statement, parameters)
+
+    async def run_sync(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        self._begun = True
+        return await self.async_connection.run_sync(fn, *args, **kwargs)
+
+    async def rollback(self) -> None:
+        await self.async_connection.rollback()
+
+    def in_transaction(self) -> bool:
+        return self.async_connection.in_transaction()

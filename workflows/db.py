@@ -18,9 +18,15 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from workflows import audit
-from workflows.connection import CommitNotes, Connection, InlineConnection, take_commit_notes
+from workflows.connection import (
+    CommitNotes,
+    Connection,
+    InlineConnection,
+    PostgresConnection,
+    take_commit_notes,
+)
 from workflows.sqlite_checkpoints import Checkpointer
-from workflows.sqlite_statements import StatementCache
+from workflows.statement_cache import StatementCache
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # How long a SQLite writer waits for another process's write transaction before giving up.
@@ -81,7 +87,7 @@ class Database:
         # SQLite's busy handler, whose growing sleeps made the slowest writes wait for seconds
         # (BENCHMARKS.md). Writers of other processes are waited for in `_begin_sqlite_write`.
         self._sqlite_writer = asyncio.Lock() if self.is_sqlite else None
-        self._statements = StatementCache(self.sync_engine.dialect) if self.is_sqlite else None
+        self._statements = StatementCache(self.sync_engine.dialect)
         # The connection those writers take turns on: kept open, since only one of them can use a
         # connection at a time anyway, and a pool checkout and return cost more than a statement.
         self._sqlite_write_connection: sa.Connection | None = None
@@ -135,10 +141,11 @@ class Database:
                 if read_only:
                     # READ COMMITTED gives each statement its own snapshot inside a transaction too,
                     # so a read gains nothing from BEGIN and COMMIT but two round trips.
-                    yield await async_conn.execution_options(isolation_level="AUTOCOMMIT")
+                    autocommit = await async_conn.execution_options(isolation_level="AUTOCOMMIT")
+                    yield PostgresConnection(autocommit, self._statements, transaction=False)
                     return
                 async with async_conn.begin():
-                    yield async_conn
+                    yield PostgresConnection(async_conn, self._statements, transaction=True)
             return
         if read_only:
             with self.sync_engine.connect() as sync_conn:

@@ -1,15 +1,17 @@
-"""Statements that run again and again on SQLite, compiled once and run straight on the driver.
+"""Statements that run again and again, compiled once and run straight on the driver.
 
-SQLAlchemy's own execution does a lot per statement beyond SQLite's work: it looks up the compiled
-form by cache key, builds an execution context, converts every parameter and every result value
-through a chain of calls, and wraps the cursor in a result. Profiled under load that was about 40% of
-a write's CPU (BENCHMARKS.md, section 1), several times the cost of running the SQL.
+SQLAlchemy's own execution does a lot per statement beyond the database's work: it looks up the
+compiled form by cache key, builds an execution context, converts every parameter and every result
+value through a chain of calls, and wraps the cursor in a result (on PostgreSQL it also crosses its
+greenlet bridge to asyncpg and back). Profiled under load that was about 40% of a SQLite write's CPU
+and half of a PostgreSQL round trip's (BENCHMARKS.md, section 1), several times the database's work.
 
 So a Core statement this process runs a second time (the statements built once at import, on every
 request path) is compiled here with SQLAlchemy, once per set of parameter names, and what SQLAlchemy
 would do with it is kept: the SQL, the order of its parameters, and SQLAlchemy's own converters for
-each parameter and each result column. Later runs only convert the values, call sqlite3, and hand
-back a SQLAlchemy `Result` (with `rowcount`) over the converted rows, so callers see no difference.
+each parameter and each result column. Later runs only convert the values, call the driver (sqlite3
+or asyncpg, `workflows.connection`), and hand back a SQLAlchemy `Result` (with `rowcount`) over the
+converted rows, so callers see no difference.
 
 Anything this does not reproduce exactly goes to SQLAlchemy as before: textual SQL, execution
 options, statements whose values SQLAlchemy computes when they run (Python-side column defaults,
@@ -21,7 +23,6 @@ never run twice). Driver errors are raised as SQLAlchemy's, with parameters hidd
 
 from __future__ import annotations
 
-import sqlite3
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -50,6 +51,48 @@ class _Compiled:
     parameters: tuple[_Parameter, ...]  # in the order of the SQL's ? marks
     columns: SimpleResultMetaData | None  # of the result rows; None for statements without rows
     column_processors: tuple[Processor, ...]
+    inserts_each_row: bool  # a plain INSERT: a batch of n parameter sets inserts n rows or fails
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """One run of a compiled statement: the driver's SQL and parameter tuples (several for a batch)."""
+
+    form: _Compiled
+    values: list[tuple[Any, ...]]
+    many: bool
+
+    @property
+    def sql(self) -> str:
+        return self.form.sql
+
+    @property
+    def returns_rows(self) -> bool:
+        return self.form.columns is not None
+
+    @property
+    def batch_rowcount(self) -> int:
+        """Rows a batch changed, where that is known without the driver's count (asyncpg gives none)."""
+        return len(self.values) if self.form.inserts_each_row else -1
+
+    def result(self, rows: Sequence[Sequence[Any]], rowcount: int) -> Any:
+        """A SQLAlchemy `Result` over the driver's rows, converted as SQLAlchemy converts them."""
+        processors = self.form.column_processors
+        converted = (
+            [
+                tuple(
+                    value if processor is None else processor(value)
+                    for value, processor in zip(row, processors, strict=True)
+                )
+                for row in rows
+            ]
+            if any(p is not None for p in processors)
+            else [tuple(row) for row in rows]
+        )
+        result = IteratorResult(self.form.columns or _NO_COLUMNS, iter(converted))
+        result.rowcount = rowcount  # type: ignore[attr-defined]
+        result.returns_rows = self.returns_rows  # type: ignore[attr-defined]
+        return result
 
 
 class StatementCache:
@@ -62,8 +105,8 @@ class StatementCache:
             weakref.WeakKeyDictionary()
         )
 
-    def run(self, connection: sa.Connection, statement: Any, parameters: Any) -> sa.CursorResult[Any] | None:
-        """Run the statement on the driver, or None when SQLAlchemy should run it."""
+    def prepare(self, statement: Any, parameters: Any) -> Prepared | None:
+        """The driver's form of this run, or None when SQLAlchemy should run it."""
         if parameters is None:
             parameters = {}
         many = isinstance(parameters, Sequence) and not isinstance(parameters, Mapping)
@@ -78,21 +121,13 @@ class StatementCache:
         values = [self._values(form, p) for p in parameters] if many else [self._values(form, first)]
         if any(v is None for v in values):
             return None
-        cursor = connection.connection.driver_connection.cursor()
-        try:
-            if many:
-                cursor.executemany(form.sql, values)
-                rows: list[Any] = []
-            else:
-                cursor.execute(form.sql, values[0])
-                rows = cursor.fetchall() if form.columns is not None else []
-        except sqlite3.Error as error:
-            raise sa.exc.DBAPIError.instance(
-                form.sql, None, error, sqlite3.Error, hide_parameters=True, dialect=self.dialect
-            ) from error
-        rowcount = cursor.rowcount
-        cursor.close()
-        return _result(form, rows, rowcount)
+        return Prepared(form, values, many)  # type: ignore[arg-type]
+
+    def driver_error(self, prepared: Prepared, error: Exception, base: type[Exception]) -> sa.exc.DBAPIError:
+        """The driver's error as SQLAlchemy raises it, parameters hidden (the engine's hide_parameters)."""
+        return sa.exc.DBAPIError.instance(
+            prepared.sql, None, error, base, hide_parameters=True, dialect=self.dialect
+        )
 
     def _form(self, statement: Any, names: frozenset[str]) -> _Compiled | None:
         if not isinstance(statement, sa.Select | sa.Insert | sa.Update | sa.Delete):
@@ -151,23 +186,8 @@ def _compile(statement: Any, names: frozenset[str], dialect: sa.Dialect) -> _Com
         column_processors=tuple(
             column[3]._cached_result_processor(dialect, None) for column in compiled._result_columns
         ),
+        inserts_each_row=isinstance(statement, sa.Insert) and "ON CONFLICT" not in compiled.string,
     )
-
-
-def _result(form: _Compiled, rows: list[Any], rowcount: int) -> Any:
-    processors = form.column_processors
-    if any(p is not None for p in processors):
-        rows = [
-            tuple(
-                value if processor is None else processor(value)
-                for value, processor in zip(row, processors, strict=True)
-            )
-            for row in rows
-        ]
-    result = IteratorResult(form.columns or _NO_COLUMNS, iter(rows))
-    result.rowcount = rowcount  # type: ignore[attr-defined]
-    result.returns_rows = form.columns is not None  # type: ignore[attr-defined]
-    return result
 
 
 _NO_COLUMNS = SimpleResultMetaData([])
