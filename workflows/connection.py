@@ -1,7 +1,10 @@
-"""The connection the workflows are given, and its SQLite form that runs on the event loop itself.
+"""The connection the workflows are given: its SQLite form, which runs on the event loop itself, and
+its PostgreSQL form.
 
 Workflows only `await conn.execute(...)` (and a few relatives), so they are written against the
-`Connection` protocol below. On PostgreSQL that is SQLAlchemy's `AsyncConnection` over asyncpg.
+`Connection` protocol below. On PostgreSQL that is a `PostgresConnection`: SQLAlchemy's
+`AsyncConnection` over asyncpg, with repeated statements run on asyncpg directly. Either form runs
+repeated statements through `workflows.statement_cache`.
 
 On SQLite it is an `InlineConnection`: a synchronous SQLAlchemy connection whose calls run at once,
 on the event loop's thread. An indexed SQLite statement takes microseconds, far less than handing
