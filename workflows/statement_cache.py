@@ -48,7 +48,7 @@ class _Parameter:
 @dataclass(frozen=True, slots=True)
 class _Compiled:
     sql: str
-    parameters: tuple[_Parameter, ...]  # in the order of the SQL's ? marks
+    parameters: tuple[_Parameter, ...]  # in the order of the SQL's placeholders (? or $n)
     columns: SimpleResultMetaData | None  # of the result rows; None for statements without rows
     column_processors: tuple[Processor, ...]
     inserts_each_row: bool  # a plain INSERT: a batch of n parameter sets inserts n rows or fails
