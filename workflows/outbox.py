@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from workflows.connection import Connection, note_for_commit
+from workflows.sql import insert_if_absent
 from workflows.tables import outbox, slack_cards
 
 # A claimed row is retried by another sender if its sender dies; it must outlast one send (with the
@@ -171,11 +171,6 @@ _MARK_SENT = (
     .where(outbox.c.id == sa.bindparam("message_id"))
     .values(sent_at=sa.bindparam("now"), lease_until=None, last_error=None)
 )
-# A card keeps the location it was first posted at (updates edit that message).
-_REMEMBER_CARD = {
-    "sqlite": sqlite.insert(slack_cards).on_conflict_do_nothing(),
-    "postgresql": postgresql.insert(slack_cards).on_conflict_do_nothing(),
-}
 _CARD_LOCATION = sa.select(slack_cards.c.channel, slack_cards.c.ts).where(
     slack_cards.c.card_key == sa.bindparam("card_key"), slack_cards.c.recipient == sa.bindparam("recipient")
 )
@@ -281,8 +276,9 @@ async def mark_sent(
     await conn.execute(_MARK_SENT, {"message_id": message.id, "now": now})
     if posted is not None and message.card_key is not None:
         channel, ts = posted
+        # A card keeps the location it was first posted at (updates edit that message).
         card = {"card_key": message.card_key, "recipient": message.recipient, "channel": channel, "ts": ts}
-        await conn.execute(_REMEMBER_CARD[conn.dialect.name], card)
+        await insert_if_absent(conn, slack_cards, card)
 
 
 async def mark_failed(
