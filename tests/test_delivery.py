@@ -20,6 +20,18 @@ async def unsent(confide) -> int:
         return (await conn.execute(sa.select(sa.func.count()).where(outbox.c.sent_at.is_(None)))).scalar_one()
 
 
+async def settled_unsent(confide) -> int:
+    """Unsent rows, once the deliverer has recorded what Slack already answered (the fake records a
+    call before the deliverer hears the answer and commits it)."""
+    count = await unsent(confide)
+    for _ in range(200):
+        if count == 0:
+            break
+        await asyncio.sleep(0.05)
+        count = await unsent(confide)
+    return count
+
+
 async def test_slack_outage_during_approval_delivers_once_after_recovery(confide_factory: ConfideFactory):
     confide = await confide_factory.start()
     fake = confide.fake
@@ -36,7 +48,7 @@ async def test_slack_outage_during_approval_delivers_once_after_recovery(confide
     await asyncio.sleep(0.3)
     assert len(fake.messages_to("U0EMP01")) == 1 and "approved" in told[0].text
     assert len(fake.calls_to("chat.update")) == 1
-    assert await unsent(confide) == 0
+    assert await settled_unsent(confide) == 0
 
 
 async def test_rate_limit_is_honoured_and_order_kept_per_recipient(confide_factory: ConfideFactory):
@@ -70,7 +82,7 @@ async def test_restart_between_approval_and_delivery_loses_nothing(confide_facto
     await asyncio.sleep(0.3)
     assert len(fake.messages_to("U0EMP01")) == 1 and "approved" in told[0].text
     assert len(update) == 1 and update[0]["channel"] == "D0OWNER01"
-    assert await unsent(second) == 0
+    assert await settled_unsent(second) == 0
 
 
 async def test_permanent_slack_error_sets_message_aside_and_queue_moves_on(confide_factory: ConfideFactory):
@@ -92,7 +104,7 @@ async def test_permanent_slack_error_sets_message_aside_and_queue_moves_on(confi
     async with confide.db.read() as conn:
         errors = (await conn.execute(sa.select(outbox.c.last_error).order_by(outbox.c.id))).scalars().all()
     assert errors[0] == "abandoned: channel_not_found"
-    assert await unsent(confide) == 0
+    assert await settled_unsent(confide) == 0
 
 
 async def test_a_commit_wakes_the_deliverer_without_waiting_for_its_poll(confide_factory: ConfideFactory):
@@ -201,18 +213,6 @@ async def queue_grant_endings(confide, recipients: list[str]) -> list[int]:
 
 def sequence(call) -> int:
     return int(call["text"].split("(G-")[1].split(")")[0])
-
-
-async def settled_unsent(confide) -> int:
-    """Unsent rows, once the deliverer has recorded what Slack already answered (the fake records a
-    call before the deliverer hears the answer and commits it)."""
-    count = await unsent(confide)
-    for _ in range(200):
-        if count == 0:
-            break
-        await asyncio.sleep(0.05)
-        count = await unsent(confide)
-    return count
 
 
 async def test_a_429_pauses_every_lane_until_retry_after(confide_factory: ConfideFactory):
