@@ -117,6 +117,8 @@ async def run_database_command(settings: Settings, args: argparse.Namespace) -> 
     db = Database(settings.database_url)
     try:
         await db.migrate()
+        if args.command in ("audit", "cases"):  # what they read includes every committed change
+            await audit.seal(db)
         if args.command == "migrate":
             applied, _ = await db.migration_state()
             print(f"database at {', '.join(sorted(applied))}")

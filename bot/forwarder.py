@@ -13,7 +13,7 @@ import httpx
 
 from config.settings import Settings
 from workflows import forwarding
-from workflows.audit import AuditEntry, iter_entries
+from workflows.audit import AuditEntry, iter_entries, seal
 from workflows.db import Database
 from workflows.services import utc_now
 
@@ -110,6 +110,7 @@ async def replay(
 ) -> int:
     """`confide audit forward --since T`: send every entry since T again (the cursor is not moved)."""
     sent = 0
+    await seal(db)
     async with httpx.AsyncClient(timeout=10.0) as client, db.read() as conn:
         batch: list[AuditEntry] = []
         async for entry in iter_entries(conn, since=since):

@@ -12,7 +12,7 @@ from bot.slack_client import build_client
 from config.catalog import CatalogError, load_catalog
 from config.settings import Settings
 from handlers.blocks.messages import RENDERERS
-from workflows import outbox
+from workflows import audit, outbox
 from workflows.db import Database
 from workflows.outbox import OutgoingMessage
 from workflows.services import utc_now
@@ -56,6 +56,7 @@ async def run_nudges(settings: Settings, at: datetime | None, dry_run: bool) -> 
             return 0
         ids = [m.id for m in messages]
         unsent = await deliver(db, settings, ids)
+        await audit.seal(db)  # no sealer runs in this process: chain the sweep's entries before leaving
         async with db.read() as conn:
             refused = await outbox.abandoned_ids(conn, ids)
         for message in messages:

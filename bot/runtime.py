@@ -16,6 +16,7 @@ from bot.forwarder import AuditForwarder
 from bot.logs import guard_library_logs
 from bot.metrics import Metrics
 from bot.scheduler import Scheduler
+from bot.sealer import AuditSealer
 from bot.server import build_web_app
 from bot.slack_client import build_client
 from config.catalog import load_catalog
@@ -56,6 +57,7 @@ class Runtime:
             lease=timedelta(seconds=settings.confide_outbox_lease_seconds),
             rate_per_second=settings.confide_slack_rate_limit,
         )
+        self.sealer = AuditSealer(self.db)
         self.forwarder = AuditForwarder(self.db, settings) if settings.confide_audit_webhook_url else None
         self.scheduler = Scheduler(
             self.services,
@@ -74,6 +76,7 @@ class Runtime:
         if sync:
             await sync_directory(self.services, self.client)
         self.deliverer.start()
+        self.sealer.start()
         if self.forwarder is not None:
             self.forwarder.start()
         self.scheduler.start()
@@ -97,6 +100,7 @@ class Runtime:
             self._runner = None
         await self.scheduler.stop()
         await self.deliverer.stop()
+        await self.sealer.stop()
         if self.forwarder is not None:
             await self.forwarder.stop()
         await self.db.dispose()

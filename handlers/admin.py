@@ -8,7 +8,7 @@ from handlers.blocks import admin as blocks
 from handlers.blocks.access import ACCESS_USAGE
 from handlers.blocks.dashboard import dashboard_message
 from handlers.common import ephemeral, services_of
-from workflows import compliance
+from workflows import audit, compliance
 from workflows.errors import InvalidInput
 
 CONFIDE_HELP = f"""*Confide* keeps the company's trade secrets safe where you already work: access to each \
@@ -47,6 +47,7 @@ async def handle_confide_command(ack: AsyncAck, command: dict, context: AsyncBol
         await ack(response_type="ephemeral", **dashboard_message(dashboard))
         return
     if sub == "audit":
+        await audit.seal(services.db)  # so the trail shows what was done a moment ago
         async with services.db.read() as conn:
             subject, entries = await compliance.audit_trail(
                 conn, services.catalog, user_id, " ".join(words[1:2]) if len(words) == 2 else ""

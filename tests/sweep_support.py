@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from config.catalog import Catalog
 from tests.fake_slack import Call, FakeSlack, slack_user
-from workflows import access, agreements
+from workflows import access, agreements, audit
 from workflows.db import Database
 from workflows.digest import digest_slot
 from workflows.directory import get_member
@@ -117,6 +117,7 @@ async def sent_items(db: Database) -> list[tuple[str, dict[str, Any]]]:
 
 
 async def audit_actions(db: Database, action: str) -> list[dict[str, Any]]:
+    await audit.seal(db)  # as every reader of the log does
     async with db.read() as conn:
         rows = await conn.execute(
             sa.select(audit_log.c.details).where(audit_log.c.action == action).order_by(audit_log.c.id)

@@ -1,14 +1,18 @@
-"""The audit chain as appended at commit: several entries per transaction, and tampering found."""
+"""The audit chain: entries queued in their transaction, chained by the sealer in commit order,
+several per transaction, concurrent sealers, and tampering found."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
+from tests.conftest import ConfideFactory
+from tests.test_access import request
 from workflows import audit
 from workflows.db import Database
-from workflows.tables import audit_log
+from workflows.tables import audit_log, audit_unsealed
 
 AT = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
@@ -19,28 +23,116 @@ async def record(db: Database, *subjects: str) -> None:
             await audit.record(conn, at=AT, actor="U0ADMIN01", action="test.entry", subject=subject)
 
 
-async def test_entries_of_one_and_of_several_transactions_chain_in_order(database_url: str):
+async def count(db: Database, table: sa.Table) -> int:
+    async with db.read() as conn:
+        return (await conn.execute(sa.select(sa.func.count()).select_from(table))).scalar_one()
+
+
+async def chain(db: Database) -> list[audit.AuditEntry]:
+    async with db.read() as conn:
+        assert await audit.verify_chain(conn) is None
+        return [e async for e in audit.iter_entries(conn)]
+
+
+async def test_entries_are_committed_queued_and_chained_in_order_when_sealed(database_url: str):
     db = Database(database_url)
     await db.migrate()
     await record(db, "a", "b", "c")
     await record(db, "d")
-    async with db.read() as conn:
-        entries = [e async for e in audit.iter_entries(conn)]
-        assert await audit.verify_chain(conn) is None
+    assert await count(db, audit_unsealed) == 4 and await count(db, audit_log) == 0
+    assert await audit.seal(db) == 4
+    assert await count(db, audit_unsealed) == 0
+    entries = await chain(db)
     assert [e.subject for e in entries] == ["a", "b", "c", "d"]
     assert [e.prev_hash for e in entries[1:]] == [e.hash for e in entries[:-1]]
     assert entries[0].prev_hash == audit.GENESIS_HASH
+    await record(db, "e")
+    assert await audit.seal(db) == 1
+    assert [e.subject for e in await chain(db)] == ["a", "b", "c", "d", "e"]
+    assert await audit.seal(db) == 0
     await db.dispose()
+
+
+async def test_a_rolled_back_transaction_queues_nothing(database_url: str):
+    db = Database(database_url)
+    await db.migrate()
+    async with db.write() as conn:
+        await audit.record(conn, at=AT, actor="U0ADMIN01", action="test.entry", subject="dry")
+        await conn.rollback()
+    assert await count(db, audit_unsealed) == 0 and await audit.seal(db) == 0
+    await db.dispose()
+
+
+async def test_a_backlog_larger_than_a_batch_is_chained_whole(database_url: str, monkeypatch):
+    monkeypatch.setattr(audit, "SEAL_BATCH", 3)
+    db = Database(database_url)
+    await db.migrate()
+    await record(db, *"abcdefg")
+    assert await audit.seal(db) == 7
+    assert [e.subject for e in await chain(db)] == list("abcdefg")
+    await db.dispose()
+
+
+async def test_concurrent_writers_and_sealers_chain_every_entry_once(database_url: str):
+    """Two processes' worth of sealers (two engines) racing writers: no entry lost or chained twice."""
+    first, second = Database(database_url), Database(database_url)
+    await first.migrate()
+
+    async def write_and_seal(db: Database, name: str) -> None:
+        for n in range(15):
+            await record(db, f"{name}{n}")
+            if n % 4 == 0:
+                await audit.seal(db)
+
+    await asyncio.gather(write_and_seal(first, "x"), write_and_seal(second, "y"), audit.seal(second))
+    await audit.seal(first)
+    subjects = [e.subject for e in await chain(first)]
+    assert sorted(subjects) == sorted([f"x{n}" for n in range(15)] + [f"y{n}" for n in range(15)])
+    # Each writer's own entries keep their order along the chain.
+    assert [s for s in subjects if s[0] == "x"] == [f"x{n}" for n in range(15)]
+    assert await count(first, audit_unsealed) == 0
+    await first.dispose()
+    await second.dispose()
 
 
 async def test_an_entry_appended_after_the_newest_was_deleted_shows_the_gap(database_url: str):
     db = Database(database_url)
     await db.migrate()
     await record(db, "a", "b")
+    await audit.seal(db)
     async with db.write() as conn:
         newest = (await conn.execute(sa.select(sa.func.max(audit_log.c.id)))).scalar_one()
         await conn.execute(audit_log.delete().where(audit_log.c.id == newest))
     await record(db, "c")
+    await audit.seal(db)
     async with db.read() as conn:
         assert await audit.verify_chain(conn) is not None
+    await db.dispose()
+
+
+async def test_the_running_sealer_chains_a_request_without_anyone_reading(confide_factory: ConfideFactory):
+    confide = await confide_factory.start()
+    await request(confide, "U0EMP01", "request customer-list 7d sealed by the server")
+    for _ in range(200):  # nobody calls seal here: only the server's own sealer can empty the queue
+        if await count(confide.db, audit_unsealed) == 0:
+            break
+        await asyncio.sleep(0.02)
+    assert await count(confide.db, audit_unsealed) == 0
+    async with confide.db.read() as conn:
+        actions = (await conn.execute(sa.select(audit_log.c.action))).scalars().all()
+    assert "access.new_requested" in actions
+
+
+async def test_stopping_the_server_chains_what_is_queued(confide_factory: ConfideFactory):
+    confide = await confide_factory.start()
+    sealer = confide.runtime.sealer
+    confide.db.after_commit.remove(sealer._after_commit)  # commits no longer wake it...
+    sealer.poll_seconds = 60  # ...and it will not look again on its own during the test
+    await asyncio.sleep(0.1)  # let it settle into its wait
+    await request(confide, "U0EMP01", "request customer-list 7d queued at stop")
+    assert await count(confide.db, audit_unsealed) == 1
+    await confide_factory.stop(confide)
+    db = Database(confide.settings.database_url)
+    assert await count(db, audit_unsealed) == 0
+    assert [e.action for e in await chain(db)][-1] == "access.new_requested"
     await db.dispose()

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from tests.case_helpers import case_card, click_and_submit, file_report, start, wait_card
 from tests.conftest import EXAMPLE_CATALOG
+from workflows import audit
 from workflows.tables import audit_log, case_evidence
 
 ROOT = Path(__file__).parent.parent
@@ -102,6 +103,7 @@ async def test_export_bundles_the_case_with_a_verified_audit_trail(confide_facto
 async def test_export_shows_tampering(confide_factory, database_url):
     confide = await start(confide_factory)
     await worked_case(confide)
+    await audit.seal(confide.db)
     async with confide.db.write() as conn:
         await conn.execute(case_evidence.update().values(description="Something else"))
         query = sa.select(audit_log.c.id).where(audit_log.c.action == "case.taken")

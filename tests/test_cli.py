@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from bot.server import build_web_app
 from tests.conftest import EXAMPLE_CATALOG, Confide
 from tests.test_access import approved_grant
+from workflows import audit
 from workflows.db import Database
 from workflows.tables import audit_log
 
@@ -144,6 +145,7 @@ async def test_audit_verify_detects_an_edit_and_export_writes_every_entry(confid
     csv_all = (await confide_cli_async("audit", "export", "--format", "csv", env=env)).stdout.splitlines()
     assert len(csv_all) == 4 and "access.approved" in csv_all[3]
 
+    await audit.seal(confide.db)
     async with confide.db.write() as conn:  # someone edits history by hand
         await conn.execute(audit_log.update().where(audit_log.c.id == 2).values(actor="U0EMP02"))
     broken = await confide_cli_async("audit", "verify", env=env)
@@ -153,6 +155,7 @@ async def test_audit_verify_detects_an_edit_and_export_writes_every_entry(confid
 async def test_audit_verify_detects_a_deleted_entry(confide: Confide):
     await approved_grant(confide)
     env = {"SLACK_BOT_TOKEN": "xoxb-t", "DATABASE_URL": confide.settings.database_url}
+    await audit.seal(confide.db)
     async with confide.db.write() as conn:
         await conn.execute(audit_log.delete().where(audit_log.c.id == 1))
     result = await confide_cli_async("audit", "verify", env=env)

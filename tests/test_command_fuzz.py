@@ -19,6 +19,7 @@ from bot.runtime import Runtime
 from tests.conftest import SIGNING_SECRET, WORKSPACE, Clock, ConfideFactory
 from tests.fake_slack import FakeSlack
 from tests.slack_driver import SlackDriver
+from workflows import audit
 from workflows.tables import (
     access_requests,
     acknowledgements,
@@ -106,6 +107,7 @@ class BackgroundConfide:
 
     async def state(self) -> tuple[int, int, int]:
         counts = []
+        await audit.seal(self.runtime.db)  # an earlier example's entries may still be queued
         async with self.runtime.db.read() as conn:
             for table in (access_requests, grants, audit_log):
                 counts.append(
@@ -116,6 +118,7 @@ class BackgroundConfide:
     async def rows(self, tables: tuple[sa.Table, ...]) -> list[list[tuple[object, ...]]]:
         """Every row of the tables, in key order: any insert, update or delete shows. (Of the outbox,
         only which messages exist: the deliverer updates their delivery columns meanwhile.)"""
+        await audit.seal(self.runtime.db)  # an earlier example's entries may still be queued
         async with self.runtime.db.read() as conn:
             return [
                 [

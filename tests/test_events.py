@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from tests.conftest import Confide
 from tests.fake_slack import slack_user
 from tests.test_access import approved_grant, request, rows
+from workflows import audit
 from workflows.tables import access_requests, audit_log, grants, group_members
 
 
@@ -48,6 +49,7 @@ async def test_deactivation_revokes_grants_cancels_requests_and_tells_owners(con
     assert cards
     # The deactivated grantee is not messaged about it.
     assert not [c for c in fake.messages_to("U0EMP01") if "revoked" in c.text]
+    await audit.seal(confide.db)
     async with confide.db.read() as conn:
         actions = (await conn.execute(sa.select(audit_log.c.action))).scalars().all()
     assert actions.count("member.offboarded") == 1
@@ -63,6 +65,7 @@ async def test_retried_event_does_its_work_once(confide: Confide):
     await fake.wait_for(lambda: [c for c in fake.messages_to("U0OWNER01") if "deactivated" in c.text])
     await asyncio.sleep(0.3)
     assert len([c for c in fake.messages_to("U0OWNER01") if "deactivated" in c.text]) == 1
+    await audit.seal(confide.db)
     async with confide.db.read() as conn:
         actions = (await conn.execute(sa.select(audit_log.c.action))).scalars().all()
     assert actions.count("member.offboarded") == 1

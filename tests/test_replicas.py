@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from tests.fake_slack import FakeSlack, slack_user
 from tests.replicas import Replica
 from tests.test_access import TWO_OWNERS, dm
+from workflows import audit
 from workflows.db import Database
 from workflows.tables import access_requests, audit_log, grants, outbox
 
@@ -46,6 +47,14 @@ async def replicas(fake_slack: FakeSlack, database_url: str, tmp_path: Path) -> 
     yield started
     for replica in started:
         await replica.close()
+
+
+async def seal(database_url: str) -> None:
+    db = Database(database_url)
+    try:
+        await audit.seal(db)
+    finally:
+        await db.dispose()
 
 
 async def query(database_url: str, statement: sa.Select) -> list:
@@ -105,6 +114,7 @@ async def test_event_retries_are_deduplicated_across_replicas(replicas, fake_sla
     )
     assert [s for s, _ in results] == [200, 200, 200]
     await asyncio.sleep(0.5)
+    await seal(database_url)
     rows = await query(
         database_url, sa.select(audit_log.c.action).where(audit_log.c.action == "member.offboarded")
     )

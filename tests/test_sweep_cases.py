@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from tests.case_helpers import SECURITY, case_card, click_and_submit, file_report, start, wait_card
 from tests.conftest import Clock
 from tests.sweep_support import WEDNESDAY, agreements_up_to_date, audit_actions, cli_env, nudges, run_cli
+from workflows import audit
 from workflows.tables import audit_log, cases
 from workflows.tables import outbox as outbox_table
 
@@ -80,6 +81,7 @@ async def test_untaken_case_nudges_the_channel_then_the_reporter_waits_for_the_i
     # Nothing the sweep wrote or sent names the reporter or repeats the report.
     told = nudges(fake, SECURITY) + nudges(fake, "U0OWNER01")
     assert len(told) == 3
+    await audit.seal(confide.db)
     async with confide.db.read() as conn:
         nudge_rows = (
             await conn.execute(sa.select(outbox_table.c.data).where(outbox_table.c.kind == "nudges"))

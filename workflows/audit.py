@@ -9,12 +9,15 @@ import json
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from workflows.connection import Connection
-from workflows.tables import audit_head, audit_log
+from workflows.connection import Connection, note_for_commit
+from workflows.tables import audit_head, audit_log, audit_unsealed
+
+if TYPE_CHECKING:
+    from workflows.db import Database
 
 GENESIS_HASH = "0" * 64
 ANONYMOUS = "anonymous"  # the only actor ever recorded for an anonymous reporter
@@ -66,6 +69,8 @@ def entry_hash(
 
 
 PENDING = "confide_pending_audit"  # key in the connection's info: entries waiting for the commit
+QUEUED = "audit.queued"  # commit note: the transaction queued entries for the sealer
+SEAL_BATCH = 500  # entries chained per sealing transaction
 
 
 async def record(
@@ -77,11 +82,8 @@ async def record(
     subject: str,
     details: Mapping[str, Any] | None = None,
 ) -> None:
-    """Add one entry to the caller's transaction; it is appended to the chain just before commit.
-
-    Appending last means the chain's head is the last lock any transaction takes: a transaction that
-    holds it never waits for a row another one holds, so audit appends cannot deadlock with row
-    locks taken in any order, and replicas hold the head only for the moment of the append."""
+    """Add one entry to the caller's transaction: it commits with the state change it describes, and
+    is chained moments later by the sealer (`seal`)."""
     details_json = json.dumps(dict(details or {}), sort_keys=True, separators=(",", ":"), default=str)
     conn.info.setdefault(PENDING, []).append((at, actor, action, subject, details_json))
 
@@ -91,76 +93,93 @@ def discard_pending(conn: Connection) -> None:
     conn.info.pop(PENDING, None)
 
 
-# Built once: every write transaction appends.
-_ENTRY_COLUMNS = ("id", "at", "actor", "action", "subject", "details", "prev_hash", "hash")
-_SET_HEAD = audit_head.update().where(audit_head.c.id == 1).values(last_hash=sa.bindparam("last_hash"))
-
-
-# SQLite: the head and the last id in one read (see _append_numbered).
-_HEAD_AND_LAST_ID = sa.select(
-    audit_head.c.last_hash, sa.select(sa.func.max(audit_log.c.id)).scalar_subquery()
-).where(audit_head.c.id == 1)
-_INSERT_NUMBERED_ENTRIES = audit_log.insert()
+# Built once: every write transaction queues entries.
+_QUEUE_ENTRY = audit_unsealed.insert()
 
 
 async def append_pending(conn: Connection) -> None:
-    """Append the transaction's entries to the chain, in the order they were recorded."""
+    """Queue the transaction's entries for the chain, in the order they were recorded.
+
+    Why a queue and not the chain itself: chaining needs the previous entry's hash, so every append
+    holds the chain's head until its transaction commits. On PostgreSQL that made all writes of all
+    replicas take turns on one row for several round trips each, which halved write throughput
+    (BENCHMARKS.md). Queued entries are committed with their change, so nothing is lost; the sealer
+    chains them in batches, and everything that reads the log seals first."""
     pending = conn.info.pop(PENDING, None)
     if not pending:
         return
-    if conn.dialect.name == "sqlite":
-        await _append_numbered(conn, pending)
-    else:
-        await _append_with_sequence(conn, pending)
+    rows = [
+        {"at": at, "actor": actor, "action": action, "subject": subject, "details": details}
+        for at, actor, action, subject, details in pending
+    ]
+    await conn.execute(_QUEUE_ENTRY, rows[0] if len(rows) == 1 else rows)
+    note_for_commit(conn, QUEUED, True)
 
 
-async def _append_numbered(conn: Connection, pending: list[tuple[Any, ...]]) -> None:
-    """SQLite: this transaction holds the database's only write lock, so the ids the entries get are
-    known before they are inserted (one past the largest, as SQLite itself assigns them), and each is
-    inserted with its hash: three statements for any number of entries instead of two per entry."""
-    prev_hash, last_id = (await conn.execute(_HEAD_AND_LAST_ID)).one()
-    first = (last_id or 0) + 1
-    rows = _chained_rows(prev_hash, list(range(first, first + len(pending))), pending)
-    await conn.execute(_INSERT_NUMBERED_ENTRIES, rows)
-    await conn.execute(_SET_HEAD, {"last_hash": rows[-1]["hash"]})
-
-
-# PostgreSQL: lock the head and draw the first entry's id in one statement. An UPDATE's RETURNING is
-# computed after the row is locked and written, so ids are drawn in the order appends hold the head.
-# (When a SELECT ... FOR UPDATE computes its columns relative to waiting for the lock is less clear.)
-_SEQUENCE = sa.func.pg_get_serial_sequence("audit_log", "id")
-_LOCK_HEAD_AND_DRAW_ID = (
+_OLDEST_QUEUED = (
+    sa.select(audit_unsealed).order_by(audit_unsealed.c.seq).limit(sa.bindparam("limit", type_=sa.Integer))
+)
+_ANY_QUEUED = sa.select(audit_unsealed.c.seq).limit(1)
+_UNQUEUE = audit_unsealed.delete().where(audit_unsealed.c.seq == sa.bindparam("queued_seq"))
+_INSERT_ENTRIES = audit_log.insert()
+_SET_HEAD = audit_head.update().where(audit_head.c.id == 1).values(last_hash=sa.bindparam("last_hash"))
+# SQLite: the head and the last id in one read; the sealing transaction holds the only write lock, so
+# the next ids are known (one past the largest, as SQLite itself assigns them).
+_HEAD_AND_LAST_ID = sa.select(
+    audit_head.c.last_hash, sa.select(sa.func.max(audit_log.c.id)).scalar_subquery()
+).where(audit_head.c.id == 1)
+# PostgreSQL: lock the head first (one sealer at a time across replicas), then draw ids from the
+# table's sequence while holding it, so they increase along the chain.
+_LOCK_HEAD = (
     audit_head.update()
     .where(audit_head.c.id == 1)
     .values(id=audit_head.c.id)
-    .returning(audit_head.c.last_hash, sa.func.nextval(_SEQUENCE))
+    .returning(audit_head.c.last_hash)
 )
-_DRAW_IDS = sa.select(sa.func.nextval(_SEQUENCE)).select_from(
-    sa.func.generate_series(1, sa.bindparam("count"))
-)
-# One entry (nearly every transaction): inserted and made the head in one statement.
-_INSERT_ENTRY_AS_HEAD = _SET_HEAD.add_cte(
-    audit_log.insert()
-    .values({column: sa.bindparam(f"entry_{column}") for column in _ENTRY_COLUMNS})
-    .cte("entry")
+_DRAW_IDS = sa.select(sa.func.nextval(sa.func.pg_get_serial_sequence("audit_log", "id"))).select_from(
+    sa.func.generate_series(1, sa.bindparam("count", type_=sa.Integer))
 )
 
 
-async def _append_with_sequence(conn: Connection, pending: list[tuple[Any, ...]]) -> None:
-    """PostgreSQL: ids from the table's sequence, drawn while holding the head, so they increase
-    along the chain (rolled-back transactions leave gaps, which the chain does not mind). Two round
-    trips hold the head before the commit, whatever the number of entries."""
-    prev_hash, first_id = (await conn.execute(_LOCK_HEAD_AND_DRAW_ID)).one()
-    ids = [first_id]
-    if len(pending) > 1:
-        ids += sorted((await conn.execute(_DRAW_IDS, {"count": len(pending) - 1})).scalars())
-    rows = _chained_rows(prev_hash, ids, pending)
-    if len(rows) == 1:
-        entry = {f"entry_{column}": value for column, value in rows[0].items()}
-        await conn.execute(_INSERT_ENTRY_AS_HEAD, {**entry, "last_hash": rows[0]["hash"]})
-        return
-    await conn.execute(_INSERT_NUMBERED_ENTRIES, rows)
+async def seal_batch(conn: Connection, limit: int = SEAL_BATCH) -> int:
+    """Chain up to `limit` queued entries, oldest first, in the caller's write transaction; how many.
+
+    On PostgreSQL the queue is read after the head is locked: a sealer that held it before has
+    committed by then, so its entries are gone from what this one sees, and none is chained twice.
+    Entries are unqueued one by one, never by range: a lower sequence number may commit later."""
+    if conn.dialect.name == "sqlite":
+        prev_hash, last_id = (await conn.execute(_HEAD_AND_LAST_ID)).one()
+    else:
+        prev_hash = (await conn.execute(_LOCK_HEAD)).scalar_one()
+    queued = (await conn.execute(_OLDEST_QUEUED, {"limit": limit})).all()
+    if not queued:
+        return 0
+    if conn.dialect.name == "sqlite":
+        first = (last_id or 0) + 1
+        ids = list(range(first, first + len(queued)))
+    else:
+        ids = sorted((await conn.execute(_DRAW_IDS, {"count": len(queued)})).scalars())
+    entries = [(q.at, q.actor, q.action, q.subject, q.details) for q in queued]
+    rows = _chained_rows(prev_hash, ids, entries)
+    await conn.execute(_INSERT_ENTRIES, rows)
+    await conn.execute(_UNQUEUE, [{"queued_seq": q.seq} for q in queued])
     await conn.execute(_SET_HEAD, {"last_hash": rows[-1]["hash"]})
+    return len(rows)
+
+
+async def seal(db: Database) -> int:
+    """Chain every entry queued so far, in batches; how many. The log's readers call this first, so
+    what they show includes every committed change."""
+    async with db.read() as conn:
+        if (await conn.execute(_ANY_QUEUED)).first() is None:
+            return 0
+    total = 0
+    while True:
+        async with db.write() as conn:
+            sealed = await seal_batch(conn)
+        total += sealed
+        if sealed < SEAL_BATCH:
+            return total
 
 
 def _chained_rows(prev_hash: str, ids: list[int], pending: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
@@ -185,11 +204,8 @@ def _chained_rows(prev_hash: str, ids: list[int], pending: list[tuple[Any, ...]]
 
 
 async def lock_chain(conn: Connection) -> None:
-    """Take the chain's head lock now rather than at the first append.
-
-    For long transactions that touch many rows (the sweep): holding the head first, and never waiting
-    on a row after it, keeps them from deadlocking against a click that locked its row and then
-    waits for the head. It also serialises such transactions across replicas."""
+    """Hold the chain's head for the rest of the transaction: sweeps on several replicas take turns
+    on it (requests never take it, and a sealer waits for the sweep to commit)."""
     await conn.execute(sa.select(audit_head.c.id).where(audit_head.c.id == 1).with_for_update())
 
 

@@ -48,6 +48,21 @@ audit_log = sa.Table(
     sa.Index("ix_audit_at", "at"),
 )
 
+# Entries committed with their state change and not yet in the chain: a sealer moves them into
+# `audit_log`, hashed, in the order it finds them (workflows/audit.py says why).
+audit_unsealed = sa.Table(
+    "audit_unsealed",
+    metadata,
+    sa.Column(
+        "seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True
+    ),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("actor", sa.String(64), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("subject", sa.String(128), nullable=False),
+    sa.Column("details", sa.Text(), nullable=False),
+)
+
 # One row (id = 1): the chain's head. Locking it serialises appends across replicas.
 audit_head = sa.Table(
     "audit_head",
