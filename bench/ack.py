@@ -9,12 +9,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from bench import seed
 from bench.common import Latencies, database_kind, header, median, ms, peak_rss_mb
 from bench.load import acked, filed, run_commands
 from bench.servers import Stack, running_stack
 from workflows import audit
 from workflows.db import Database
+from workflows.tables import audit_unsealed
 
 READ_GOAL = 1.5  # p99 within 1.5x of bare Bolt
 WRITE_GOAL = 2.0
@@ -29,6 +32,7 @@ class AckRun:
     figures: dict[tuple[str, str], Latencies]
     confide_peak_mb: float
     audit_intact: bool  # the hash chain still verifies after the concurrent writes
+    audit_queued: int  # entries the server's sealer had not chained yet when the phases ended
 
 
 def write_commands(count: int) -> list[tuple[str, str, str]]:
@@ -96,12 +100,16 @@ async def one_repeat(
             profiler.wait(timeout=60)
         db = Database(stack.database_url)
         try:
+            async with db.read() as conn:
+                queued = (
+                    await conn.execute(sa.select(sa.func.count()).select_from(audit_unsealed))
+                ).scalar_one()
             await audit.seal(db)  # as `confide audit verify` does
             async with db.read() as conn:
                 intact = await audit.verify_chain(conn) is None
         finally:
             await db.dispose()
-    return AckRun(figures, peak, intact)
+    return AckRun(figures, peak, intact, queued)
 
 
 def start_profiler(pid: int, output: Path) -> subprocess.Popen[bytes]:
@@ -172,6 +180,8 @@ def report_ack(runs: list[AckRun]) -> None:
         )
     print(f"   confide peak RSS after the reads: {median([r.confide_peak_mb for r in runs]):.0f} MB")
     print(f"   audit chain intact after the writes: {'yes' if all(r.audit_intact for r in runs) else 'NO'}")
+    queued = max(r.audit_queued for r in runs)
+    print(f"   audit entries not yet chained by the server when the load ended: {queued}")
 
 
 def p99_ratio(runs: list[AckRun], operation: str, target: str, baseline: str) -> float:
