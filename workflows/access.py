@@ -207,6 +207,7 @@ _REQUEST_STANDING = sa.select(
         access_requests.c.secret_id == sa.bindparam("secret_id"),
         access_requests.c.status == "pending",
     ).label("pending_request"),
+    signals.OTHER_SECRETS_REQUESTED_RECENTLY.label("other_secrets_recently"),
 )
 
 
@@ -223,7 +224,15 @@ async def request_access(
     """File a request and route a card to every approver."""
     secret = find_secret(catalog, secret_id)
     standing = (
-        await conn.execute(_REQUEST_STANDING, {"user_id": requester, "secret_id": secret.id, "now": now})
+        await conn.execute(
+            _REQUEST_STANDING,
+            {
+                "user_id": requester,
+                "secret_id": secret.id,
+                "now": now,
+                "burst_since": signals.burst_since(catalog, now),
+            },
+        )
     ).one()
     _refuse_if_declassified(secret, standing.declassified_at, standing.declassified_by)
     hours = check_duration(secret, duration_hours)
@@ -252,6 +261,7 @@ async def request_access(
         justification=justification,
         kind="new",
         grant_id=None,
+        other_secrets_recently=standing.other_secrets_recently,
     )
 
 
@@ -330,6 +340,7 @@ async def _file_request(
     justification: str,
     kind: str,
     grant_id: int | None,
+    other_secrets_recently: int | None = None,
 ) -> RequestInfo:
     approvers = await approvers_for(conn, catalog, secret, requester)
     if not approvers:
@@ -390,7 +401,14 @@ async def _file_request(
             now=now,
             card_key=request_card_key(request_id),
         )
-    await signals.after_request(conn, catalog, now, requester=requester, secret_id=secret.id)
+    await signals.after_request(
+        conn,
+        catalog,
+        now,
+        requester=requester,
+        secret_id=secret.id,
+        other_secrets_recently=other_secrets_recently,
+    )
     return info
 
 

@@ -146,12 +146,46 @@ _RECENT_REQUESTS_OF = (
 )
 
 
+# For a query about to file a request (`access.request_access` reads it with the rest of the
+# requester's standing): how many other secrets they requested within the burst window, bound as
+# `burst_since`. Below the threshold the request cannot make a burst, and `after_request` skips its read.
+OTHER_SECRETS_REQUESTED_RECENTLY = (
+    sa.select(sa.func.count(sa.distinct(access_requests.c.secret_id)))
+    .where(
+        access_requests.c.requester == sa.bindparam("user_id"),
+        access_requests.c.created_at > sa.bindparam("burst_since"),
+        access_requests.c.secret_id != sa.bindparam("secret_id"),
+    )
+    .scalar_subquery()
+)
+
+
+def burst_since(catalog: Catalog, now: datetime) -> datetime:
+    return now - timedelta(hours=catalog.signals.burst_hours)
+
+
 async def after_request(
-    conn: Connection, catalog: Catalog, now: datetime, *, requester: str, secret_id: str
+    conn: Connection,
+    catalog: Catalog,
+    now: datetime,
+    *,
+    requester: str,
+    secret_id: str,
+    other_secrets_recently: int | None = None,
 ) -> None:
-    """Burst of requests; restricted secrets requested outside the requester's working hours."""
+    """Burst of requests; restricted secrets requested outside the requester's working hours.
+
+    `other_secrets_recently`: OTHER_SECRETS_REQUESTED_RECENTLY as read before this request was filed,
+    when the caller has it."""
     settings = catalog.signals
-    since = now - timedelta(hours=settings.burst_hours)
+    if other_secrets_recently is None or other_secrets_recently + 1 >= settings.burst_secrets:
+        await _check_burst(conn, catalog, now, requester)
+    await _check_hours(conn, catalog, now, requester, secret_id)
+
+
+async def _check_burst(conn: Connection, catalog: Catalog, now: datetime, requester: str) -> None:
+    settings = catalog.signals
+    since = burst_since(catalog, now)
     rows = (await conn.execute(_RECENT_REQUESTS_OF, {"user_id": requester, "since": since})).all()
     distinct = sorted({r.secret_id for r in rows})
     if len(distinct) >= settings.burst_secrets:
@@ -169,6 +203,12 @@ async def after_request(
                 "hours": settings.burst_hours,
             },
         )
+
+
+async def _check_hours(
+    conn: Connection, catalog: Catalog, now: datetime, requester: str, secret_id: str
+) -> None:
+    settings = catalog.signals
     secret = catalog.secret(secret_id)
     if secret is None or secret.classification != "restricted":
         return
