@@ -65,14 +65,19 @@ async def test_selects_give_the_same_rows_with_the_same_types(db: Database):
             members.insert(),
             {"user_id": "U8", "name": "Gone", "deleted": True, "first_seen_at": NOW, "updated_at": NOW},
         )
-    parameters = {"user_id": "U1", "secret_id": "customer-list", "now": NOW}
+    parameters = {
+        "user_id": "U1",
+        "secret_id": "customer-list",
+        "now": NOW,
+        "burst_since": NOW - timedelta(days=1),
+    }
     for statement, given in [
         (access._PENDING_REQUESTS_OF, {"user_id": "U1"}),
         (access._REQUEST_STANDING, parameters),
         (sa.select(members.c.user_id, members.c.deleted, members.c.is_bot), None),
     ]:
         through_sqlalchemy, through_driver = await twice(db, statement, given)
-        assert through_driver[2] == "IteratorResult"  # it did take the driver's path
+        assert through_driver[2] == "DriverResult"  # it did take the driver's path
         assert through_driver[:2] == through_sqlalchemy[:2]
         for row_a, row_b in zip(through_sqlalchemy[0], through_driver[0], strict=True):
             assert [type(v) for v in row_a] == [type(v) for v in row_b]
@@ -89,7 +94,7 @@ async def test_writes_give_the_same_returned_rows_and_counts(db: Database):
     lease = {"for_recipient": "U1", "now": NOW, "leased_until": NOW + timedelta(seconds=30)}
     through_sqlalchemy, through_driver = await twice(db, outbox._LEASE_NEXT_OF, lease)
     # (A row count after RETURNING is the driver's guess either way; nothing reads it.)
-    assert through_driver[2] == "IteratorResult" and through_driver[0] == through_sqlalchemy[0]
+    assert through_driver[2] == "DriverResult" and through_driver[0] == through_sqlalchemy[0]
     assert through_driver[0][0][1] == "U1"
     mark_sent = {"message_id": 1, "now": NOW}
     assert (await twice(db, outbox._MARK_SENT, mark_sent))[1][1] == 1
@@ -127,3 +132,46 @@ async def test_a_driver_error_is_sqlalchemys_and_hides_the_parameters(db: Databa
         with pytest.raises(sa.exc.IntegrityError) as raised:
             await conn.execute(statement, row)
     assert "unique" in str(raised.value).lower() and secret_text not in str(raised.value)
+
+
+RESULT_METHODS = {
+    "all": lambda r: [tuple(row) for row in r.all()],
+    "first": lambda r: None if (row := r.first()) is None else tuple(row),
+    "one": lambda r: tuple(r.one()),
+    "one_or_none": lambda r: None if (row := r.one_or_none()) is None else tuple(row),
+    "scalar": lambda r: r.scalar(),
+    "scalar_one": lambda r: r.scalar_one(),
+    "scalar_one_or_none": lambda r: r.scalar_one_or_none(),
+    "scalars.all": lambda r: r.scalars().all(),
+    "scalars.first": lambda r: r.scalars().first(),
+    "scalars.one": lambda r: r.scalars().one(),
+    "scalars.iter": lambda r: list(r.scalars()),
+    "iter.attributes": lambda r: [(row.user_id, row._mapping["name"]) for row in r],
+}
+
+
+async def test_every_result_method_answers_as_sqlalchemys_for_none_one_and_two_rows(db: Database):
+    async with db.write() as conn:
+        for user_id in ("U1", "U2", "U2b"):
+            await conn.execute(
+                members.insert(),
+                {"user_id": user_id, "name": f"n{user_id}", "first_seen_at": NOW, "updated_at": NOW},
+            )
+    for pattern in ("none%", "U1", "U2%"):  # no row, one row, two rows
+        for name, method in RESULT_METHODS.items():
+            statement = (  # a new statement object: its first run is SQLAlchemy's, its second the driver's
+                sa.select(members.c.user_id, members.c.name)
+                .where(members.c.user_id.like(sa.bindparam("pattern")))
+                .order_by(members.c.user_id)
+            )
+            outcomes, kinds = [], []
+            for _ in range(2):
+                async with db.read() as conn:
+                    result = await conn.execute(statement, {"pattern": pattern})
+                    kinds.append(type(result).__name__)
+                    try:
+                        outcomes.append(("value", method(result)))
+                    except Exception as error:  # noqa: BLE001 - the exception's type is the answer
+                        outcomes.append(("raised", type(error).__name__))
+            assert kinds == ["CursorResult", "DriverResult"]
+            assert outcomes[0] == outcomes[1], (pattern, name, outcomes)

@@ -10,8 +10,8 @@ So a Core statement this process runs a second time (the statements built once a
 request path) is compiled here with SQLAlchemy, once per set of parameter names, and what SQLAlchemy
 would do with it is kept: the SQL, the order of its parameters, and SQLAlchemy's own converters for
 each parameter and each result column. Later runs only convert the values, call the driver (sqlite3
-or asyncpg, `workflows.connection`), and hand back a SQLAlchemy `Result` (with `rowcount`) over the
-converted rows, so callers see no difference.
+or asyncpg, `workflows.connection`), and hand back SQLAlchemy `Row`s of the converted values in a
+small result (`DriverResult`: the methods of SQLAlchemy's `Result` that callers use, and `rowcount`).
 
 Anything this does not reproduce exactly goes to SQLAlchemy as before: textual SQL, execution
 options, statements whose values SQLAlchemy computes when they run (Python-side column defaults,
@@ -24,12 +24,13 @@ never run twice). Driver errors are raised as SQLAlchemy's, with parameters hidd
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine.result import IteratorResult, SimpleResultMetaData
+from sqlalchemy.engine.result import SimpleResultMetaData
+from sqlalchemy.engine.row import Row
 
 Processor = Callable[[Any], Any] | None
 _SEEN_ONCE = None  # the cache's mark for a statement run once, through SQLAlchemy
@@ -75,24 +76,111 @@ class Prepared:
         """Rows a batch changed, where that is known without the driver's count (asyncpg gives none)."""
         return len(self.values) if self.form.inserts_each_row else -1
 
-    def result(self, rows: Sequence[Sequence[Any]], rowcount: int) -> Any:
-        """A SQLAlchemy `Result` over the driver's rows, converted as SQLAlchemy converts them."""
+    def result(self, rows: Sequence[Sequence[Any]], rowcount: int) -> DriverResult:
+        """SQLAlchemy `Row`s over the driver's rows, converted as SQLAlchemy converts them."""
         processors = self.form.column_processors
-        converted = (
-            [
-                tuple(
-                    value if processor is None else processor(value)
-                    for value, processor in zip(row, processors, strict=True)
+        columns = self.form.columns
+        if columns is None:
+            return DriverResult([], rowcount, returns_rows=False)
+        keys = columns._key_to_index
+        if any(p is not None for p in processors):
+            converted = [
+                Row(
+                    columns,
+                    None,
+                    keys,
+                    tuple(
+                        value if processor is None else processor(value)
+                        for value, processor in zip(row, processors, strict=True)
+                    ),
                 )
                 for row in rows
             ]
-            if any(p is not None for p in processors)
-            else [tuple(row) for row in rows]
-        )
-        result = IteratorResult(self.form.columns or _NO_COLUMNS, iter(converted))
-        result.rowcount = rowcount  # type: ignore[attr-defined]
-        result.returns_rows = self.returns_rows  # type: ignore[attr-defined]
-        return result
+        else:
+            converted = [Row(columns, None, keys, tuple(row)) for row in rows]
+        return DriverResult(converted, rowcount, returns_rows=True)
+
+
+class DriverResult:
+    """The part of SQLAlchemy's `Result` that callers use, over rows already fetched and converted.
+
+    SQLAlchemy's `IteratorResult` works out how to make rows, and `scalars()` a reduced copy of its
+    column metadata, anew for every result: for a one-row answer that was most of the result's cost.
+    The rows here are SQLAlchemy's own `Row` objects, so `row.name`, `row[0]` and `row._mapping` are
+    unchanged; what SQLAlchemy's `Result` offers beyond these methods is not offered."""
+
+    __slots__ = ("_rows", "rowcount", "returns_rows")
+
+    def __init__(self, rows: list[Row[Any]], rowcount: int, *, returns_rows: bool):
+        self._rows = rows
+        self.rowcount = rowcount
+        self.returns_rows = returns_rows
+
+    def __iter__(self) -> Iterator[Row[Any]]:
+        return iter(self._rows)
+
+    def all(self) -> list[Row[Any]]:
+        return list(self._rows)
+
+    def fetchall(self) -> list[Row[Any]]:
+        return list(self._rows)
+
+    def first(self) -> Row[Any] | None:
+        return self._rows[0] if self._rows else None
+
+    def fetchone(self) -> Row[Any] | None:
+        return self.first()
+
+    def one(self) -> Row[Any]:
+        return _only(self._rows)
+
+    def one_or_none(self) -> Row[Any] | None:
+        return _only(self._rows) if self._rows else None
+
+    def scalar(self) -> Any:
+        return self._rows[0][0] if self._rows else None
+
+    def scalar_one(self) -> Any:
+        return _only(self._rows)[0]
+
+    def scalar_one_or_none(self) -> Any:
+        return _only(self._rows)[0] if self._rows else None
+
+    def scalars(self) -> DriverScalars:
+        return DriverScalars([row[0] for row in self._rows])
+
+
+class DriverScalars:
+    """`DriverResult.scalars()`: the first column of each row."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: list[Any]):
+        self._values = values
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._values)
+
+    def all(self) -> list[Any]:
+        return list(self._values)
+
+    def first(self) -> Any:
+        return self._values[0] if self._values else None
+
+    def one(self) -> Any:
+        return _only(self._values)
+
+    def one_or_none(self) -> Any:
+        return _only(self._values) if self._values else None
+
+
+def _only(items: list[Any]) -> Any:
+    """The one item, raising as SQLAlchemy's `one()` does otherwise."""
+    if not items:
+        raise sa.exc.NoResultFound("No row was found when one was required")
+    if len(items) > 1:
+        raise sa.exc.MultipleResultsFound("Multiple rows were found when exactly one was required")
+    return items[0]
 
 
 class StatementCache:
@@ -188,6 +276,3 @@ def _compile(statement: Any, names: frozenset[str], dialect: sa.Dialect) -> _Com
         ),
         inserts_each_row=isinstance(statement, sa.Insert) and "ON CONFLICT" not in compiled.string,
     )
-
-
-_NO_COLUMNS = SimpleResultMetaData([])
