@@ -91,7 +91,9 @@ def rows_in_database_file(path: Path) -> int:
     reader = sqlite3.connect(f"file:{path}?immutable=1", uri=True)
     try:
         return reader.execute("SELECT count(*) FROM processed_events").fetchone()[0]
-    except sqlite3.OperationalError:  # not even the migrations' tables have reached the file yet
+    except sqlite3.DatabaseError:
+        # Not even the migrations' tables have reached the file yet, or (immutable=1 reads without
+        # locks) the read caught a checkpoint half-way through writing pages: the caller looks again.
         return 0
     finally:
         reader.close()
