@@ -76,15 +76,34 @@ def take_commit_notes(conn: Connection) -> CommitNotes:
     return {topic: frozenset(values) for topic, values in notes.items()}
 
 
+def merge_commit_notes(notes: list[CommitNotes]) -> CommitNotes:
+    """The notes of several transactions committed as one."""
+    merged: dict[str, frozenset[Any]] = {}
+    for one in notes:
+        for topic, values in one.items():
+            merged[topic] = merged.get(topic, frozenset()) | values
+    return merged
+
+
 class InlineConnection:
     """A synchronous SQLAlchemy connection behind the awaitable interface of `Connection`."""
 
-    __slots__ = ("sync_connection", "statements", "_turn_began")
+    __slots__ = ("sync_connection", "statements", "_turn_began", "_in_savepoint", "_rolled_back")
 
-    def __init__(self, sync_connection: sa.Connection, statements: StatementCache | None = None):
+    def __init__(
+        self,
+        sync_connection: sa.Connection,
+        statements: StatementCache | None = None,
+        *,
+        in_savepoint: bool = False,
+    ):
         self.sync_connection = sync_connection
         self.statements = statements  # repeated statements run on the driver (statement_cache.py)
         self._turn_began = time.perf_counter()
+        # A writer of a SQLite group (`Database._group_write`): its transaction is the savepoint
+        # `confide_writer` in one shared with other writers, which commit with it.
+        self._in_savepoint = in_savepoint
+        self._rolled_back = False
 
     async def _give_turn(self) -> None:
         """Let other tasks run once this connection has kept the loop for TURN_SECONDS (a clock
@@ -142,13 +161,20 @@ class InlineConnection:
         return fn(self.sync_connection, *args, **kwargs)
 
     async def rollback(self) -> None:
+        if self._in_savepoint:
+            if not self._rolled_back:
+                self.sync_connection.connection.driver_connection.execute("ROLLBACK TO confide_writer")
+                self._rolled_back = True
+            return
         self.sync_connection.rollback()
 
     async def commit(self) -> None:
+        if self._in_savepoint:
+            raise RuntimeError("a SQLite writer commits when its `Database.write()` block ends")
         self.sync_connection.commit()
 
     def in_transaction(self) -> bool:
-        return self.sync_connection.in_transaction()
+        return not self._rolled_back and self.sync_connection.in_transaction()
 
     def get_execution_options(self) -> Mapping[str, Any]:
         return self.sync_connection.get_execution_options()
