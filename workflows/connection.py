@@ -88,7 +88,7 @@ def merge_commit_notes(notes: list[CommitNotes]) -> CommitNotes:
 class InlineConnection:
     """A synchronous SQLAlchemy connection behind the awaitable interface of `Connection`."""
 
-    __slots__ = ("sync_connection", "statements", "_turn_began", "_in_savepoint", "_rolled_back")
+    __slots__ = ("sync_connection", "statements", "_turn_began", "_in_savepoint", "_rolled_back", "_sqlite")
 
     def __init__(
         self,
@@ -104,6 +104,7 @@ class InlineConnection:
         # `confide_writer` in one shared with other writers, which commit with it.
         self._in_savepoint = in_savepoint
         self._rolled_back = False
+        self._sqlite: sqlite3.Connection | None = None
 
     async def _give_turn(self) -> None:
         """Let other tasks run once this connection has kept the loop for TURN_SECONDS (a clock
@@ -135,7 +136,7 @@ class InlineConnection:
         return self.sync_connection.execute(statement, parameters, execution_options=execution_options)
 
     def _run(self, prepared: Prepared) -> Any:
-        cursor = self.sync_connection.connection.driver_connection.cursor()
+        cursor = self._driver().cursor()
         try:
             if prepared.many:
                 cursor.executemany(prepared.sql, prepared.values)
@@ -150,6 +151,12 @@ class InlineConnection:
         cursor.close()
         return prepared.result(rows, rowcount)
 
+    def _driver(self) -> sqlite3.Connection:
+        """sqlite3's connection, looked up once (through SQLAlchemy it is two properties deep)."""
+        if self._sqlite is None:
+            self._sqlite = self.sync_connection.connection.driver_connection
+        return self._sqlite
+
     async def scalar(self, statement: Any, parameters: Any = None) -> Any:
         return (await self.execute(statement, parameters)).scalar()
 
@@ -163,7 +170,7 @@ class InlineConnection:
     async def rollback(self) -> None:
         if self._in_savepoint:
             if not self._rolled_back:
-                self.sync_connection.connection.driver_connection.execute("ROLLBACK TO confide_writer")
+                self._driver().execute("ROLLBACK TO confide_writer")
                 self._rolled_back = True
             return
         self.sync_connection.rollback()

@@ -23,6 +23,7 @@ never run twice). Driver errors are raised as SQLAlchemy's, with parameters hidd
 
 from __future__ import annotations
 
+import functools
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -52,6 +53,7 @@ class _Compiled:
     parameters: tuple[_Parameter, ...]  # in the order of the SQL's placeholders (? or $n)
     columns: SimpleResultMetaData | None  # of the result rows; None for statements without rows
     column_processors: tuple[Processor, ...]
+    converts_columns: bool  # any of them is not None
     inserts_each_row: bool  # a plain INSERT: a batch of n parameter sets inserts n rows or fails
 
 
@@ -83,7 +85,7 @@ class Prepared:
         if columns is None:
             return DriverResult([], rowcount, returns_rows=False)
         keys = columns._key_to_index
-        if any(p is not None for p in processors):
+        if self.form.converts_columns:
             converted = [
                 Row(
                     columns,
@@ -197,12 +199,15 @@ class StatementCache:
         """The driver's form of this run, or None when SQLAlchemy should run it."""
         if parameters is None:
             parameters = {}
-        many = isinstance(parameters, Sequence) and not isinstance(parameters, Mapping)
-        if many and not parameters:
-            return None
-        first = parameters[0] if many else parameters
-        if not isinstance(first, Mapping):
-            return None
+        if type(parameters) is dict:  # the usual case, checked first: ABC checks cost more than the rest
+            many, first = False, parameters
+        else:
+            many = isinstance(parameters, Sequence) and not isinstance(parameters, Mapping)
+            if many and not parameters:
+                return None
+            first = parameters[0] if many else parameters
+            if not isinstance(first, Mapping):
+                return None
         form = self._form(statement, frozenset(first))
         if form is None or (many and form.columns is not None):
             return None
@@ -218,7 +223,7 @@ class StatementCache:
         )
 
     def _form(self, statement: Any, names: frozenset[str]) -> _Compiled | None:
-        if not isinstance(statement, sa.Select | sa.Insert | sa.Update | sa.Delete):
+        if not _is_core_statement(type(statement)):
             return None
         try:
             forms = self._forms[statement]
@@ -245,6 +250,11 @@ class StatementCache:
         return tuple(values)
 
 
+@functools.cache
+def _is_core_statement(kind: type) -> bool:
+    return issubclass(kind, sa.Select | sa.Insert | sa.Update | sa.Delete)
+
+
 def _compile(statement: Any, names: frozenset[str], dialect: sa.Dialect) -> _Compiled | None:
     """What SQLAlchemy's execution would do with this statement and these parameter names (it
     compiles with the same `column_keys`), or None where it would do more than this module does."""
@@ -267,12 +277,14 @@ def _compile(statement: Any, names: frozenset[str], dialect: sa.Dialect) -> _Com
     keys = [column[0] for column in compiled._result_columns]
     if len(set(keys)) != len(keys):
         return None
+    processors = tuple(
+        column[3]._cached_result_processor(dialect, None) for column in compiled._result_columns
+    )
     return _Compiled(
         sql=compiled.string,
         parameters=tuple(parameters),
         columns=SimpleResultMetaData(keys) if keys else None,
-        column_processors=tuple(
-            column[3]._cached_result_processor(dialect, None) for column in compiled._result_columns
-        ),
+        column_processors=processors,
+        converts_columns=any(p is not None for p in processors),
         inserts_each_row=isinstance(statement, sa.Insert) and "ON CONFLICT" not in compiled.string,
     )
