@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
@@ -24,10 +25,25 @@ class UTCDateTime(TypeDecorator[datetime]):
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
+    def bind_processor(self, dialect: sa.Dialect) -> Any:
+        """On SQLite, the text SQLAlchemy's DATETIME stores, written by `isoformat` in C rather than
+        by SQLAlchemy's formatting in Python (a tenth of a write's CPU: every row has times)."""
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+        return _sqlite_datetime_text
+
     def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _sqlite_datetime_text(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to the database; all times are UTC-aware")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 audit_log = sa.Table(
