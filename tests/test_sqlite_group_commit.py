@@ -109,3 +109,39 @@ async def test_a_writer_sees_what_the_writers_before_it_in_its_group_wrote(db: D
 
     counts = await asyncio.gather(*(count_after_insert(f"U{n}") for n in range(10)))
     assert sorted(counts) == list(range(1, 11))
+
+
+async def test_when_sqlite_rolls_the_whole_transaction_back_every_writer_of_the_group_fails(db: Database):
+    """SQLite may roll back the whole transaction on some errors (a full disk, say). A later writer's
+    undo must not leave the earlier ones to be told that a COMMIT of nothing made their work durable."""
+
+    async def lose_the_transaction(user_id: str, *, swallow: bool) -> str:
+        async with db.write() as conn:
+            await conn.execute(members.insert(), member(user_id))
+            conn.sync_connection.connection.driver_connection.execute("ROLLBACK")  # as SQLite would
+            if not swallow:
+                raise Refused(user_id)
+        return user_id
+
+    for swallow in (False, True):
+        outcomes = await asyncio.gather(
+            insert(db, f"A{swallow}"),
+            lose_the_transaction(f"B{swallow}", swallow=swallow),
+            return_exceptions=True,
+        )
+        assert isinstance(outcomes[0], sqlite3.OperationalError), outcomes
+        assert isinstance(outcomes[1], Refused if not swallow else sqlite3.OperationalError), outcomes
+        assert committed_elsewhere(db) == set()
+    with pytest.raises(sqlite3.OperationalError):  # alone in its group, its COMMIT would be of nothing
+        await lose_the_transaction("D", swallow=True)
+    assert await insert(db, "C") == "C"  # the next group starts afresh
+    assert committed_elsewhere(db) == {"C"}
+
+
+async def test_statements_after_a_rollback_are_refused(db: Database):
+    async with db.write() as conn:
+        await conn.execute(members.insert(), member("U1"))
+        await conn.rollback()
+        with pytest.raises(RuntimeError, match="rolled back"):
+            await conn.execute(members.insert(), member("U2"))
+    assert committed_elsewhere(db) == set()

@@ -129,6 +129,7 @@ class InlineConnection:
         execution_options: Mapping[str, Any] | None = None,
     ) -> sa.CursorResult[Any]:
         await self._give_turn()
+        self._refuse_after_rollback()
         if self.statements is not None and not execution_options and self.sync_connection.in_transaction():
             prepared = self.statements.prepare(statement, parameters)
             if prepared is not None:
@@ -162,7 +163,14 @@ class InlineConnection:
 
     async def exec_driver_sql(self, statement: str, parameters: Any = None) -> sa.CursorResult[Any]:
         await self._give_turn()
+        self._refuse_after_rollback()
         return self.sync_connection.exec_driver_sql(statement, parameters)
+
+    def _refuse_after_rollback(self) -> None:
+        # Statements after a rollback would run outside the transaction (or, in a SQLite write group,
+        # inside the others' one) and commit on their own.
+        if self._rolled_back:
+            raise RuntimeError("this transaction was rolled back; start another for more statements")
 
     async def run_sync(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return fn(self.sync_connection, *args, **kwargs)
@@ -171,9 +179,9 @@ class InlineConnection:
         if self._in_savepoint:
             if not self._rolled_back:
                 self._driver().execute("ROLLBACK TO confide_writer")
-                self._rolled_back = True
-            return
-        self.sync_connection.rollback()
+        else:
+            self.sync_connection.rollback()
+        self._rolled_back = True
 
     async def commit(self) -> None:
         if self._in_savepoint:

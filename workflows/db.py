@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
@@ -30,6 +31,8 @@ from workflows.connection import (
 )
 from workflows.sqlite_checkpoints import Checkpointer
 from workflows.statement_cache import StatementCache
+
+logger = logging.getLogger("confide.db")
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # How long a SQLite writer waits for another process's write transaction before giving up.
@@ -133,7 +136,10 @@ class Database:
 
     def _notify(self, notes: CommitNotes) -> None:
         for callback in self.after_commit:
-            callback(notes)
+            try:
+                callback(notes)
+            except Exception:  # a listener's bug must not undo the news for the others, nor the write
+                logger.exception("after-commit callback failed")
 
     @asynccontextmanager
     async def _group_write(self) -> AsyncIterator[Connection]:
@@ -159,23 +165,22 @@ class Database:
             assert group is not None
             driver = group.connection.connection.driver_connection
             if not first:
-                driver.execute("SAVEPOINT confide_writer")
+                self._in_group(group, driver, "SAVEPOINT confide_writer")
             conn = InlineConnection(group.connection, self._statements, in_savepoint=not first)
             try:
                 yield conn
                 if conn.in_transaction():  # not rolled back on purpose (a dry run)
                     await audit.append_pending(conn)
             except BaseException:
-                self._undo_writer(group, conn, first)
+                self._undo_writer(group, driver, conn, first)
                 raise
             finally:
                 audit.discard_pending(conn)
                 notes = take_commit_notes(conn)
             if not conn.in_transaction():  # rolled back on purpose
-                self._undo_writer(group, conn, first)
+                self._undo_writer(group, driver, conn, first)
                 return
-            if not first:
-                driver.execute("RELEASE confide_writer")
+            self._in_group(group, driver, None if first else "RELEASE confide_writer")
             group.notes.append(notes)
             if len(group.notes) < MAX_GROUP:
                 self._flush_later(group)
@@ -185,18 +190,46 @@ class Database:
             self._sqlite_writer.release()
         await asyncio.shield(group.committed)
 
-    def _undo_writer(self, group: _WriteGroup, conn: InlineConnection, first: bool) -> None:
-        """A writer failed or rolled back: to its savepoint, or the whole transaction if it is alone."""
+    def _undo_writer(
+        self, group: _WriteGroup, driver: sqlite3.Connection, conn: InlineConnection, first: bool
+    ) -> None:
+        """A writer failed or rolled back: to its savepoint, or the whole transaction if it is alone.
+        Never raises: the writer's own error is what it raises."""
         if first:  # nobody else has written in this transaction
             self._group = None
-            if conn.in_transaction():
-                group.books.rollback()
+            if group.books.is_active:  # not rolled back on purpose already
+                with contextlib.suppress(Exception):
+                    group.books.rollback()
             group.committed.cancel()
             return
-        driver = group.connection.connection.driver_connection
-        if conn.in_transaction():
-            driver.execute("ROLLBACK TO confide_writer")
-        driver.execute("RELEASE confide_writer")
+        try:
+            self._in_group(group, driver, "ROLLBACK TO confide_writer" if conn.in_transaction() else None)
+            self._in_group(group, driver, "RELEASE confide_writer")
+        except Exception:  # the group has failed: its writers hear it from their COMMIT
+            pass
+
+    def _in_group(self, group: _WriteGroup, driver: sqlite3.Connection, sql: str | None) -> None:
+        """Run a savepoint statement in the group's transaction, first checking that SQLite has not
+        rolled the whole transaction back on an error (a full disk, say: it may, for some errors).
+        If it has, or the statement fails, the group fails: every writer in it raises, rather than
+        hearing that a COMMIT of nothing made its work durable."""
+        try:
+            if not driver.in_transaction:
+                raise sqlite3.OperationalError("SQLite rolled the write transaction back")
+            if sql is not None:
+                driver.execute(sql)
+        except BaseException as error:
+            self._fail_group(group, error)
+            raise
+
+    def _fail_group(self, group: _WriteGroup, error: BaseException) -> None:
+        if self._group is group:
+            self._group = None
+        if group.books.is_active:
+            with contextlib.suppress(Exception):
+                group.books.rollback()
+        if not group.committed.done():
+            group.committed.set_exception(error)
 
     async def _begin_group(self) -> _WriteGroup:
         sync_conn = self._write_connection()
@@ -218,14 +251,13 @@ class Database:
 
     def _commit_group(self, group: _WriteGroup) -> None:
         """COMMIT (the caller holds the writer turn), then tell the writers and the listeners."""
-        self._group = None
         try:
+            self._in_group(group, group.connection.connection.driver_connection, None)
             group.books.commit()
         except BaseException as error:
-            with contextlib.suppress(Exception):
-                group.books.rollback()
-            group.committed.set_exception(error)
+            self._fail_group(group, error)
             return
+        self._group = None
         group.committed.set_result(None)
         if group.notes:
             self._notify(merge_commit_notes(group.notes))
