@@ -79,26 +79,16 @@ class Prepared:
         return len(self.values) if self.form.inserts_each_row else -1
 
     def result(self, rows: Sequence[Sequence[Any]], rowcount: int) -> DriverResult:
-        """SQLAlchemy `Row`s over the driver's rows, converted as SQLAlchemy converts them."""
-        processors = self.form.column_processors
+        """SQLAlchemy `Row`s over the driver's rows, converted by SQLAlchemy's converters as `Row`
+        applies them (in its compiled code)."""
         columns = self.form.columns
         if columns is None:
             return DriverResult([], rowcount, returns_rows=False)
         keys = columns._key_to_index
         if self.form.converts_columns:
-            converted = [
-                Row(
-                    columns,
-                    None,
-                    keys,
-                    tuple(
-                        value if processor is None else processor(value)
-                        for value, processor in zip(row, processors, strict=True)
-                    ),
-                )
-                for row in rows
-            ]
-        else:
+            processors = self.form.column_processors
+            converted = [Row(columns, processors, keys, row) for row in rows]
+        else:  # tuple(): asyncpg's rows are Records, and a Row keeps what it is given
             converted = [Row(columns, None, keys, tuple(row)) for row in rows]
         return DriverResult(converted, rowcount, returns_rows=True)
 
