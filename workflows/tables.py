@@ -46,17 +46,24 @@ def _sqlite_datetime_text(value: datetime | None) -> str | None:
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
+def _audit_entry_columns(key: str) -> list[sa.Column[Any]]:
+    """An audit entry's own columns, after its key (`key`): the chain and its queue both hold them."""
+    return [
+        sa.Column(
+            key, sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True
+        ),
+        sa.Column("at", UTCDateTime(), nullable=False),
+        sa.Column("actor", sa.String(64), nullable=False),
+        sa.Column("action", sa.String(64), nullable=False),
+        sa.Column("subject", sa.String(128), nullable=False),
+        sa.Column("details", sa.Text(), nullable=False),
+    ]
+
+
 audit_log = sa.Table(
     "audit_log",
     metadata,
-    sa.Column(
-        "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True
-    ),
-    sa.Column("at", UTCDateTime(), nullable=False),
-    sa.Column("actor", sa.String(64), nullable=False),
-    sa.Column("action", sa.String(64), nullable=False),
-    sa.Column("subject", sa.String(128), nullable=False),
-    sa.Column("details", sa.Text(), nullable=False),
+    *_audit_entry_columns("id"),
     sa.Column("prev_hash", sa.String(64), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
     sa.Index("ix_audit_subject", "subject", "id"),
@@ -66,20 +73,9 @@ audit_log = sa.Table(
 
 # Entries committed with their state change and not yet in the chain: a sealer moves them into
 # `audit_log`, hashed, in the order it finds them (workflows/audit.py says why).
-audit_unsealed = sa.Table(
-    "audit_unsealed",
-    metadata,
-    sa.Column(
-        "seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True
-    ),
-    sa.Column("at", UTCDateTime(), nullable=False),
-    sa.Column("actor", sa.String(64), nullable=False),
-    sa.Column("action", sa.String(64), nullable=False),
-    sa.Column("subject", sa.String(128), nullable=False),
-    sa.Column("details", sa.Text(), nullable=False),
-)
+audit_unsealed = sa.Table("audit_unsealed", metadata, *_audit_entry_columns("seq"))
 
-# One row (id = 1): the chain's head. Locking it serialises appends across replicas.
+# One row (id = 1): the chain's head. Locking it makes sealers (and sweeps) take turns across replicas.
 audit_head = sa.Table(
     "audit_head",
     metadata,
