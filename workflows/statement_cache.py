@@ -35,6 +35,7 @@ from sqlalchemy.engine.row import Row
 
 Processor = Callable[[Any], Any] | None
 _SEEN_ONCE = None  # the cache's mark for a statement run once, through SQLAlchemy
+_UNSEEN: Any = object()
 
 
 _REQUIRED = object()  # a parameter the caller must give
@@ -57,7 +58,7 @@ class _Compiled:
     inserts_each_row: bool  # a plain INSERT: a batch of n parameter sets inserts n rows or fails
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's constructor costs a microsecond, per run
 class Prepared:
     """One run of a compiled statement: the driver's SQL and parameter tuples (several for a batch)."""
 
@@ -180,10 +181,10 @@ class StatementCache:
 
     def __init__(self, dialect: sa.Dialect):
         self.dialect = dialect
-        # statement -> {parameter names -> compiled form, or None when it must go to SQLAlchemy}
-        self._forms: weakref.WeakKeyDictionary[Any, dict[frozenset[str], _Compiled | None] | None] = (
-            weakref.WeakKeyDictionary()
-        )
+        # id(statement) -> {parameter names -> compiled form, or None when it must go to SQLAlchemy},
+        # or _SEEN_ONCE. Keyed by id, each entry removed when its statement is collected: a
+        # WeakKeyDictionary builds a weak reference for every lookup, on every statement run.
+        self._forms: dict[int, dict[frozenset[str], _Compiled | None] | None] = {}
 
     def prepare(self, statement: Any, parameters: Any) -> Prepared | None:
         """The driver's form of this run, or None when SQLAlchemy should run it."""
@@ -215,18 +216,21 @@ class StatementCache:
     def _form(self, statement: Any, names: frozenset[str]) -> _Compiled | None:
         if not _is_core_statement(type(statement)):
             return None
-        try:
-            forms = self._forms[statement]
-        except KeyError:
-            self._forms[statement] = _SEEN_ONCE
-            return None
-        except TypeError:  # not weakly referenceable
+        key = id(statement)
+        forms = self._forms.get(key, _UNSEEN)
+        if forms is _UNSEEN:
+            try:
+                weakref.finalize(statement, _forget, weakref.ref(self), key)
+            except TypeError:  # not weakly referenceable
+                return None
+            self._forms[key] = _SEEN_ONCE
             return None
         if forms is None:
-            forms = self._forms[statement] = {}
-        if names not in forms:
-            forms[names] = _compile(statement, names, self.dialect)
-        return forms[names]
+            forms = self._forms[key] = {}
+        form = forms.get(names, _UNSEEN)
+        if form is _UNSEEN:
+            form = forms[names] = _compile(statement, names, self.dialect)
+        return form
 
     @staticmethod
     def _values(form: _Compiled, given: Mapping[str, Any]) -> tuple[Any, ...] | None:
@@ -238,6 +242,13 @@ class StatementCache:
                 return None
             values.append(value if parameter.processor is None else parameter.processor(value))
         return tuple(values)
+
+
+def _forget(cache: weakref.ref[StatementCache], key: int) -> None:
+    """A statement was collected: its id may be reused by another object."""
+    live = cache()
+    if live is not None:
+        live._forms.pop(key, None)
 
 
 @functools.cache
