@@ -1,6 +1,7 @@
-"""`python -m bench {ack,memory,sweep,delivery}`: run a benchmark, print its figures and command line.
+"""`python -m bench {ack,memory,sweep,delivery,workflow}`: run a benchmark, print its figures.
 
-Everything talks to 127.0.0.1 only, and every load loop is bounded in count and in time.
+Each also prints the command line that produced them. Everything talks to 127.0.0.1 only, and
+every load loop is bounded in count and in time.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from bench.common import workdir
 from bench.delivery import bench_delivery
 from bench.memory import bench_memory
 from bench.sweep import bench_sweep
+from bench.workflow import bench_workflow
 from config.settings import Settings
 
 
@@ -64,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME=VALUE",
         help="a Confide setting for the deliverer, e.g. confide_slack_rate_limit=100",
     )
+    workflow = commands.add_parser("workflow", help="CPU per write of the request workflow, in process")
+    common(workflow)
+    workflow.add_argument("--writes", type=int, default=3000, help="requests filed per run")
+    workflow.add_argument("--concurrency", default="1,50", help="concurrent writers, comma-separated")
     return parser
 
 
@@ -121,6 +127,14 @@ async def run(args: argparse.Namespace) -> None:
                 repeats=args.repeats,
                 max_seconds=args.max_seconds,
                 settings_overrides=settings_overrides(args.setting),
+            )
+        elif args.command == "workflow":
+            await bench_workflow(
+                args.database,
+                tmp,
+                writes=args.writes,
+                concurrencies=[int(c) for c in args.concurrency.split(",") if c.strip()],
+                repeats=args.repeats,
             )
 
 

@@ -15,6 +15,7 @@ from bench.delivery import bench_delivery
 from bench.floor import DatabaseFloor
 from bench.memory import bench_memory
 from bench.sweep import bench_sweep
+from bench.workflow import bench_workflow
 from tests.conftest import database_kinds
 from workflows.db import Database
 from workflows.tables import grants
@@ -103,3 +104,9 @@ async def test_database_floor_makes_one_round_trip_per_command(database_url: str
     finally:
         await floor.close()
     assert count == 3
+
+
+async def test_workflow_benchmark_files_and_audits_every_request(server: str, tmp_path: Path):
+    runs = await bench_workflow(server, tmp_path, writes=8, concurrencies=[1, 3], repeats=1)
+    assert [(r.concurrency, r.writes, r.sealed) for r in runs] == [(1, 8, 8), (3, 8, 8)]
+    assert all(r.cpu_per_write > 0 for r in runs)
