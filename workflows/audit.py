@@ -176,7 +176,7 @@ async def seal(db: Database) -> int:
     total = 0
     while True:
         async with db.write() as conn:
-            sealed = await seal_batch(conn)
+            sealed = await seal_batch(conn, SEAL_BATCH)
         total += sealed
         if sealed < SEAL_BATCH:
             return total
