@@ -124,15 +124,24 @@ class Database:
             async with self._group_write() as conn:
                 yield conn
             return
-        async with self._transaction(read_only=False) as conn:
+        assert self.async_engine is not None
+        async with self.async_engine.connect() as async_conn:
+            # SQLAlchemy begins nothing: the connection begins its transaction when it needs one.
+            autocommit = await async_conn.execution_options(isolation_level="AUTOCOMMIT")
+            conn = PostgresConnection(autocommit, self._statements, transaction=True)
             try:
                 yield conn
                 if conn.in_transaction():  # not rolled back on purpose (a dry run)
                     await audit.append_pending(conn)
+                    await conn.finish()
+            except BaseException:
+                await conn.abandon()
+                raise
             finally:
                 audit.discard_pending(conn)
                 notes = take_commit_notes(conn)
-        self._notify(notes)
+        if notes:
+            self._notify(notes)
 
     def _notify(self, notes: CommitNotes) -> None:
         for callback in self.after_commit:
@@ -265,24 +274,14 @@ class Database:
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Connection]:
         """A read that blocks no writer: on SQLite one snapshot (a read transaction); on PostgreSQL
-        statements without a transaction, each seeing what was committed when it began."""
-        async with self._transaction(read_only=True) as conn:
-            yield conn
-
-    @asynccontextmanager
-    async def _transaction(self, *, read_only: bool) -> AsyncIterator[Connection]:
+        statements without a transaction, each seeing what was committed when it began (READ
+        COMMITTED gives each statement its own snapshot inside a transaction too, so a read would gain
+        nothing from BEGIN and COMMIT but two round trips)."""
         if self.async_engine is not None:
             async with self.async_engine.connect() as async_conn:
-                if read_only:
-                    # READ COMMITTED gives each statement its own snapshot inside a transaction too,
-                    # so a read gains nothing from BEGIN and COMMIT but two round trips.
-                    autocommit = await async_conn.execution_options(isolation_level="AUTOCOMMIT")
-                    yield PostgresConnection(autocommit, self._statements, transaction=False)
-                    return
-                async with async_conn.begin():
-                    yield PostgresConnection(async_conn, self._statements, transaction=True)
+                autocommit = await async_conn.execution_options(isolation_level="AUTOCOMMIT")
+                yield PostgresConnection(autocommit, self._statements, transaction=False)
             return
-        assert read_only, "SQLite writes go through _group_write"
         with self.sync_engine.connect() as sync_conn:
             sync_conn.connection.driver_connection.execute("BEGIN")
             with _books_of_begun(sync_conn):
