@@ -228,8 +228,8 @@ class Deliverer:
             return None
         self.pacer.accepted()
         async with self.db.write() as conn:
-            await outbox.mark_sent(conn, message, self.clock(), posted)
-            next_message = await self._next_of(conn, message)
+            lease = None if self._stopping else self.lease
+            next_message = await outbox.record_sent(conn, message, self.clock(), posted, lease_next=lease)
         self.metrics.observe_delivery("sent")
         return next_message
 

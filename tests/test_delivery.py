@@ -190,10 +190,9 @@ async def queue_grant_endings(confide, recipients: list[str]) -> list[int]:
     """One `grant_ended` DM per entry (its text carries `(G-<n>)`, n the entry's index); the ids."""
     from workflows import outbox as outbox_workflow
 
-    ids = []
-    async with confide.db.write() as conn:
-        for n, recipient in enumerate(recipients):
-            ids.append(
+    with outbox_workflow.recording() as ids:
+        async with confide.db.write() as conn:
+            for n, recipient in enumerate(recipients):
                 await outbox_workflow.enqueue(
                     conn,
                     recipient=recipient,
@@ -207,7 +206,6 @@ async def queue_grant_endings(confide, recipients: list[str]) -> list[int]:
                         "reason": "test",
                     },
                 )
-            )
     return ids
 
 

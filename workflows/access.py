@@ -148,14 +148,21 @@ def find_secret(catalog: Catalog, secret_id: str) -> Secret:
 
 def check_duration(secret: Secret, hours: int | None) -> int:
     hours = secret.default_days * 24 if hours is None else hours
+    problem = _duration_problem(secret, hours)
+    if problem is not None:
+        raise InvalidInput(problem)
+    return hours
+
+
+def _duration_problem(secret: Secret, hours: int) -> str | None:
     if hours <= 0:
-        raise InvalidInput("The duration must be at least one hour.")
+        return "The duration must be at least one hour."
     if hours > secret.max_days * 24:
-        raise InvalidInput(
+        return (
             f"*{secret.name}* can be granted for at most {secret.max_days} days; you asked for "
             f"{describe_hours(hours)}."
         )
-    return hours
+    return None
 
 
 async def approvers_for(conn: Connection, catalog: Catalog, secret: Secret, requester: str) -> list[str]:
@@ -209,6 +216,26 @@ _REQUEST_STANDING = sa.select(
     ).label("pending_request"),
     signals.OTHER_SECRETS_REQUESTED_RECENTLY.label("other_secrets_recently"),
 )
+# PostgreSQL: the same, with the id the request will have, drawn from its sequence in the same round
+# trip when nothing would refuse it (`draw_id`: nothing the caller checks in Python; the rest is
+# the standing itself). Filing it then needs no answer from the database and joins the write's one
+# statement (`Connection.execute_later`). Only a request refused for want of any approver, or a
+# failed write, leaves a gap in the ids, as a rollback does.
+_STANDING = _REQUEST_STANDING.subquery("standing")
+_REQUEST_STANDING_AND_ID = sa.select(
+    _STANDING,
+    sa.case(
+        (
+            sa.and_(
+                sa.bindparam("draw_id", type_=sa.Boolean),
+                _STANDING.c.declassified_at.is_(None),
+                _STANDING.c.active_grant.is_(None),
+                _STANDING.c.pending_request.is_(None),
+            ),
+            sa.func.nextval(sa.func.pg_get_serial_sequence("access_requests", "id")),
+        )
+    ).label("request_id"),
+)
 
 
 async def request_access(
@@ -223,14 +250,20 @@ async def request_access(
 ) -> RequestInfo:
     """File a request and route a card to every approver."""
     secret = find_secret(catalog, secret_id)
+    draws_id = conn.dialect.name == "postgresql"
+    hours_asked = secret.default_days * 24 if duration_hours is None else duration_hours
     standing = (
         await conn.execute(
-            _REQUEST_STANDING,
+            _REQUEST_STANDING_AND_ID if draws_id else _REQUEST_STANDING,
             {
                 "user_id": requester,
                 "secret_id": secret.id,
                 "now": now,
                 "burst_since": signals.burst_since(catalog, now),
+                # Agreements and training owed are read after: a secret requiring any draws no id.
+                "draw_id": not secret.requires
+                and bool(justification.strip())
+                and _duration_problem(secret, hours_asked) is None,
             },
         )
     ).one()
@@ -262,6 +295,7 @@ async def request_access(
         kind="new",
         grant_id=None,
         other_secrets_recently=standing.other_secrets_recently,
+        request_id=standing.request_id if draws_id else None,
     )
 
 
@@ -326,7 +360,8 @@ async def request_extension(
 
 
 _INSERT_REQUEST = access_requests.insert().returning(access_requests.c.id)
-_INSERT_APPROVERS = request_approvers.insert()
+_INSERT_REQUEST_WITH_ID = access_requests.insert().inline()  # its id drawn already
+_INSERT_APPROVERS = request_approvers.insert().inline()
 
 
 async def _file_request(
@@ -341,31 +376,32 @@ async def _file_request(
     kind: str,
     grant_id: int | None,
     other_secrets_recently: int | None = None,
+    request_id: int | None = None,
 ) -> RequestInfo:
+    """`request_id`: the id drawn for it already, if any (else the database assigns one)."""
     approvers = await approvers_for(conn, catalog, secret, requester)
     if not approvers:
         raise NotAllowed(f"Nobody can approve requests for *{secret.name}* right now; please tell an admin.")
     schedule = catalog.schedule
     approvals_needed = min(secret.approvals, len(approvers))
-    request_id = (
-        await conn.execute(
-            _INSERT_REQUEST,
-            {
-                "kind": kind,
-                "grant_id": grant_id,
-                "secret_id": secret.id,
-                "requester": requester,
-                "duration_hours": hours,
-                "justification": justification,
-                "approvals_needed": approvals_needed,
-                "status": "pending",
-                "created_at": now,
-                "remind_at": now + timedelta(hours=schedule.request_reminder_hours),
-                "expires_at": now + timedelta(hours=schedule.request_expiry_hours),
-            },
-        )
-    ).scalar_one()
-    await conn.execute(_INSERT_APPROVERS, [{"request_id": request_id, "user_id": a} for a in approvers])
+    row = {
+        "kind": kind,
+        "grant_id": grant_id,
+        "secret_id": secret.id,
+        "requester": requester,
+        "duration_hours": hours,
+        "justification": justification,
+        "approvals_needed": approvals_needed,
+        "status": "pending",
+        "created_at": now,
+        "remind_at": now + timedelta(hours=schedule.request_reminder_hours),
+        "expires_at": now + timedelta(hours=schedule.request_expiry_hours),
+    }
+    if request_id is None:
+        request_id = (await conn.execute(_INSERT_REQUEST, row)).scalar_one()
+    else:
+        await conn.execute_later(_INSERT_REQUEST_WITH_ID, {**row, "id": request_id})
+    await conn.execute_later(_INSERT_APPROVERS, [{"request_id": request_id, "user_id": a} for a in approvers])
     # What was just written, rather than read back.
     info = RequestInfo(
         id=request_id,

@@ -94,7 +94,7 @@ def discard_pending(conn: Connection) -> None:
 
 
 # Built once: every write transaction queues entries.
-_QUEUE_ENTRY = audit_unsealed.insert()
+_QUEUE_ENTRY = audit_unsealed.insert().inline()  # inline: no RETURNING of the new seq
 
 
 async def append_pending(conn: Connection) -> None:
@@ -112,7 +112,7 @@ async def append_pending(conn: Connection) -> None:
         {"at": at, "actor": actor, "action": action, "subject": subject, "details": details}
         for at, actor, action, subject, details in pending
     ]
-    await conn.execute(_QUEUE_ENTRY, rows[0] if len(rows) == 1 else rows)
+    await conn.execute_later(_QUEUE_ENTRY, rows[0] if len(rows) == 1 else rows)
     note_for_commit(conn, QUEUED, True)
 
 

@@ -56,6 +56,11 @@ class Connection(Protocol):
         latest (on PostgreSQL, batched with the others into one statement). Its errors, such as a
         violated constraint, may surface at a later statement or when the write's block ends."""
 
+    async def execute_last(self, statement: Any, parameters: Any = None) -> sa.CursorResult[Any]:
+        """The write's last statement: nothing may follow it in the block, nor be audited after it.
+        On PostgreSQL a write whose only statement this is runs it without a transaction of its own
+        (one statement is atomic)."""
+
     async def scalar(self, statement: Any, parameters: Any = None) -> Any: ...
 
     async def exec_driver_sql(self, statement: str, parameters: Any = None) -> sa.CursorResult[Any]: ...
@@ -168,6 +173,10 @@ class InlineConnection:
         """`Connection.execute_later`: on SQLite a statement costs microseconds, so it runs now."""
         await self.execute(statement, parameters)
 
+    async def execute_last(self, statement: Any, parameters: Any = None) -> sa.CursorResult[Any]:
+        """`Connection.execute_last`: SQLite commits its writers together anyway."""
+        return await self.execute(statement, parameters)
+
     async def scalar(self, statement: Any, parameters: Any = None) -> Any:
         return (await self.execute(statement, parameters)).scalar()
 
@@ -218,7 +227,16 @@ class PostgresConnection:
     INSERTs is its reads plus one statement, without BEGIN or COMMIT: three round trips for a filed
     request, where it was eight."""
 
-    __slots__ = ("async_connection", "statements", "_writes", "_driver", "_transaction", "_later", "_done")
+    __slots__ = (
+        "async_connection",
+        "statements",
+        "_writes",
+        "_driver",
+        "_transaction",
+        "_later",
+        "_ran_alone",
+        "_done",
+    )
 
     def __init__(self, async_connection: Any, statements: StatementCache, *, transaction: bool):
         self.async_connection = async_connection  # in autocommit mode
@@ -227,6 +245,7 @@ class PostgresConnection:
         self._driver: Any = None  # the asyncpg connection under SQLAlchemy's
         self._transaction: Any = None  # asyncpg's, once begun
         self._later = LaterInserts()
+        self._ran_alone = False  # `execute_last` ran the write's only statement on its own
         self._done = False  # rolled back, committed or abandoned: no more statements
 
     @property
@@ -243,8 +262,9 @@ class PostgresConnection:
         parameters: Any = None,
         *,
         execution_options: Mapping[str, Any] | None = None,
+        alone: bool = False,
     ) -> sa.CursorResult[Any]:
-        await self._before_statement(only_reads=_only_reads(statement))
+        await self._before_statement(only_reads=alone or _only_reads(statement))
         if not execution_options:
             prepared = self.statements.prepare(statement, parameters)
             if prepared is not None:
@@ -263,6 +283,15 @@ class PostgresConnection:
         if not self._later.fits(table, prepared.sql, prepared.values):
             await self._send_later(begin=True)
         self._later.add(table, prepared.sql, prepared.values)
+
+    async def execute_last(self, statement: Any, parameters: Any = None) -> sa.CursorResult[Any]:
+        """`Connection.execute_last`: a write that has begun nothing and has no INSERTs waiting runs
+        this statement on its own, atomic without BEGIN or COMMIT (one round trip, not three)."""
+        if not self._writes or self._transaction is not None or self._later:
+            return await self.execute(statement, parameters)
+        result = await self.execute(statement, parameters, alone=True)
+        self._ran_alone = True
+        return result
 
     async def _before_statement(self, *, only_reads: bool) -> None:
         """Begin the write's transaction if this statement needs it, sending waiting INSERTs first
@@ -295,6 +324,9 @@ class PostgresConnection:
     async def finish(self) -> None:
         """Commit the write: the waiting INSERTs, then COMMIT. With nothing begun, the INSERTs are
         one statement, atomic on its own."""
+        if self._ran_alone:  # committed as it ran
+            self._done = True
+            return
         self._check_open()
         self._done = True
         if self._later:
@@ -320,6 +352,8 @@ class PostgresConnection:
             # Otherwise the write's own error is the one worth raising.
 
     def _check_open(self) -> None:
+        if self._ran_alone:
+            raise RuntimeError("execute_last ran this write's last statement; nothing may follow it")
         if self._done:
             raise RuntimeError("this transaction has ended; start another for more statements")
 

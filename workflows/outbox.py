@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from workflows.connection import Connection, note_for_commit
 from workflows.sql import insert_if_absent
@@ -42,7 +43,8 @@ class OutgoingMessage:
 
 
 # Built once: nearly every write enqueues (building an INSERT with its values costs more than running it).
-_INSERT_MESSAGE = outbox.insert().returning(outbox.c.id)
+_QUEUE_MESSAGE = outbox.insert().inline()  # inline: no RETURNING of the new id
+_QUEUE_MESSAGE_RETURNING_ID = outbox.insert().returning(outbox.c.id)
 
 
 async def enqueue(
@@ -55,7 +57,7 @@ async def enqueue(
     op: str = "post",
     card_key: str | None = None,
     thread_key: str | None = None,
-) -> int:
+) -> None:
     """Queue a message to a user (DM) or channel; it is sent as soon as the transaction commits, whatever
     business instant `now` is (a sweep run `--at` next week still delivers today)."""
     row = {
@@ -67,12 +69,12 @@ async def enqueue(
         "data": json.dumps(data, sort_keys=True, default=str),
         "created_at": now,
     }
-    message_id = (await conn.execute(_INSERT_MESSAGE, row)).scalar_one()
-    note_for_commit(conn, QUEUED_FOR, recipient)
     recording = _recording.get()
-    if recording is not None:
-        recording.append(message_id)
-    return message_id
+    if recording is None:
+        await conn.execute_later(_QUEUE_MESSAGE, row)
+    else:
+        recording.append((await conn.execute(_QUEUE_MESSAGE_RETURNING_ID, row)).scalar_one())
+    note_for_commit(conn, QUEUED_FOR, recipient)
 
 
 @contextmanager
@@ -170,6 +172,39 @@ _MARK_SENT = (
     outbox.update()
     .where(outbox.c.id == sa.bindparam("message_id"))
     .values(sent_at=sa.bindparam("now"), lease_until=None, last_error=None)
+)
+# PostgreSQL: a delivery recorded and the recipient's next message leased in one statement (a write
+# that is one statement needs no BEGIN or COMMIT: one round trip where it was five). The next is the
+# oldest unsent other than the one just sent, which the statement's own snapshot still sees unsent.
+_LEASE_NEXT_AFTER_SENT = (
+    outbox.update()
+    .where(
+        outbox.c.id
+        == sa.select(sa.func.min(outbox.c.id))
+        .where(
+            outbox.c.recipient == sa.bindparam("for_recipient"),
+            outbox.c.sent_at.is_(None),
+            outbox.c.id != sa.bindparam("message_id"),
+        )
+        .scalar_subquery(),
+        outbox.c.sent_at.is_(None),
+        _DUE,
+        _FREE,
+    )
+    .values(lease_until=sa.bindparam("leased_until"))
+    .returning(outbox)
+    .add_cte(_MARK_SENT.cte("confide_sent"))
+)
+_LEASE_NEXT_AFTER_SENT_CARD = _LEASE_NEXT_AFTER_SENT.add_cte(
+    postgresql.insert(slack_cards)
+    .values(
+        card_key=sa.bindparam("posted_card"),
+        recipient=sa.bindparam("for_recipient"),
+        channel=sa.bindparam("posted_channel"),
+        ts=sa.bindparam("posted_ts"),
+    )
+    .on_conflict_do_nothing()
+    .cte("confide_card")
 )
 _CARD_LOCATION = sa.select(slack_cards.c.channel, slack_cards.c.ts).where(
     slack_cards.c.card_key == sa.bindparam("card_key"), slack_cards.c.recipient == sa.bindparam("recipient")
@@ -279,6 +314,33 @@ async def mark_sent(
         # A card keeps the location it was first posted at (updates edit that message).
         card = {"card_key": message.card_key, "recipient": message.recipient, "channel": channel, "ts": ts}
         await insert_if_absent(conn, slack_cards, card)
+
+
+async def record_sent(
+    conn: Connection,
+    message: OutgoingMessage,
+    now: datetime,
+    posted: tuple[str, str] | None,
+    *,
+    lease_next: timedelta | None,
+) -> OutgoingMessage | None:
+    """`mark_sent`, then, unless `lease_next` is None, `claim_next_of` the same recipient: the
+    write's whole work (on PostgreSQL one statement, `Connection.execute_last`)."""
+    if lease_next is None or conn.dialect.name != "postgresql":
+        await mark_sent(conn, message, now, posted)
+        return None if lease_next is None else await claim_next_of(conn, message.recipient, now, lease_next)
+    parameters = {
+        "message_id": message.id,
+        "for_recipient": message.recipient,
+        "now": now,
+        "leased_until": now + lease_next,
+    }
+    statement = _LEASE_NEXT_AFTER_SENT
+    if posted is not None and message.card_key is not None:
+        statement = _LEASE_NEXT_AFTER_SENT_CARD
+        parameters.update(posted_card=message.card_key, posted_channel=posted[0], posted_ts=posted[1])
+    row = (await conn.execute_last(statement, parameters)).first()
+    return _message(row) if row is not None else None
 
 
 async def mark_failed(
