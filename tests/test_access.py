@@ -206,6 +206,9 @@ async def test_refusals_are_clear_and_change_nothing(confide: Confide):
     assert "/access request" in unknown_sub["text"]
     assert await rows(confide, access_requests) == []
     assert confide.fake.calls_to("chat.postMessage") == []
+    # Nor does a refusal use up a request number (PostgreSQL draws it with the request's standing).
+    filed = await request(confide, "U0EMP01", "request customer-list 7d now with a reason")
+    assert "Request R-1 sent" in filed["text"]
 
 
 async def test_duplicate_pending_request_is_refused(confide: Confide):
@@ -213,6 +216,8 @@ async def test_duplicate_pending_request_is_refused(confide: Confide):
     again = await request(confide, "U0EMP01", "request customer-list 7d b")
     assert "already have a pending request" in again["text"]
     assert len(await rows(confide, access_requests)) == 1
+    other = await request(confide, "U0EMP02", "request customer-list 7d c")
+    assert "Request R-2 sent" in other["text"]
 
 
 async def test_request_for_a_secret_already_granted_points_to_extend(confide: Confide):
@@ -220,6 +225,8 @@ async def test_request_for_a_secret_already_granted_points_to_extend(confide: Co
     again = await request(confide, "U0EMP01", "request customer-list 7d more")
     assert "already have access" in again["text"] and "/access extend G-1" in again["text"]
     assert len(await rows(confide, access_requests)) == 1
+    other = await request(confide, "U0EMP02", "request customer-list 7d c")
+    assert "Request R-2 sent" in other["text"]
 
 
 async def test_modal_request_filled_by_label(confide: Confide):

@@ -1,0 +1,251 @@
+"""Writes that batch their INSERTs (`Connection.execute_later`) and end in one statement
+(`Connection.execute_last`): the same outcome as running each statement in turn, on both databases,
+and on PostgreSQL the round trips they save."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from tests.conftest import EXAMPLE_CATALOG
+from workflows import access, audit, later_inserts, outbox
+from workflows.connection import Connection
+from workflows.db import Database
+from workflows.tables import access_requests, audit_unsealed, members
+from workflows.tables import outbox as outbox_table
+
+NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+_MEMBER = members.insert().inline()
+_COUNT_QUEUED = sa.select(sa.func.count()).select_from(outbox_table)
+_LOCK_MEMBERS = sa.select(members.c.user_id).with_for_update()
+
+
+def member(user_id: str) -> dict[str, Any]:
+    return {"user_id": user_id, "name": user_id, "first_seen_at": NOW, "updated_at": NOW}
+
+
+async def enqueue(conn: Connection, recipient: str, n: int) -> None:
+    await outbox.enqueue(conn, recipient=recipient, kind="notice", data={"n": n}, now=NOW)
+
+
+async def queued(db: Database) -> list[tuple[str, int]]:
+    async with db.read() as conn:
+        rows = await conn.execute(sa.select(outbox_table.c.recipient, outbox_table.c.data).order_by("id"))
+        return [(r.recipient, json.loads(r.data).get("n")) for r in rows]
+
+
+async def count(db: Database, table: sa.Table) -> int:
+    async with db.read() as conn:
+        return (await conn.execute(sa.select(sa.func.count()).select_from(table))).scalar_one()
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url)
+    await database.migrate()
+    # A statement's first run goes through SQLAlchemy (workflows/statement_cache.py); warm them up.
+    async with database.write() as conn:
+        await enqueue(conn, "UWARM", 0)
+        await conn.execute_later(_MEMBER, member("UWARM"))
+        await audit.record(conn, at=NOW, actor="UWARM", action="test.warm", subject="warm")
+        await conn.execute(_COUNT_QUEUED)
+        await conn.execute(_LOCK_MEMBERS)
+    async with database.write() as conn:
+        await conn.execute(outbox_table.delete())
+        await conn.execute(members.delete())
+        await conn.execute(audit_unsealed.delete())
+    yield database
+    await database.dispose()
+
+
+async def test_batched_inserts_land_with_their_write_in_the_order_given(db: Database):
+    async with db.write() as conn:
+        await enqueue(conn, "U0A", 1)
+        await audit.record(conn, at=NOW, actor="U0A", action="test.first", subject="s")
+        await conn.execute_later(_MEMBER, member("U0A"))
+        await enqueue(conn, "U0B", 2)
+        await enqueue(conn, "U0A", 3)
+        await audit.record(conn, at=NOW, actor="U0A", action="test.second", subject="s")
+    assert await queued(db) == [("U0A", 1), ("U0B", 2), ("U0A", 3)]
+    async with db.read() as conn:
+        actions = (await conn.execute(sa.select(audit_unsealed.c.action).order_by("seq"))).scalars().all()
+    assert actions == ["test.first", "test.second"]
+    assert await count(db, members) == 1
+
+
+async def test_a_statement_after_batched_inserts_sees_them(db: Database):
+    async with db.write() as conn:
+        await enqueue(conn, "U0A", 1)
+        assert (await conn.execute(_COUNT_QUEUED)).scalar_one() == 1
+        await enqueue(conn, "U0A", 2)
+    assert await queued(db) == [("U0A", 1), ("U0A", 2)]
+
+
+async def test_a_failed_write_keeps_none_of_its_batch(db: Database):
+    with pytest.raises(RuntimeError, match="changed my mind"):
+        async with db.write() as conn:
+            await enqueue(conn, "U0A", 1)
+            await conn.execute_later(_MEMBER, member("U0A"))
+            raise RuntimeError("changed my mind")
+    async with db.write() as conn:  # and a dry run
+        await enqueue(conn, "U0A", 2)
+        await conn.rollback()
+    assert await queued(db) == [] and await count(db, members) == 0
+
+
+async def test_a_violated_constraint_in_the_batch_fails_the_write_and_keeps_nothing(db: Database):
+    with pytest.raises(sa.exc.IntegrityError):
+        async with db.write() as conn:
+            await enqueue(conn, "U0A", 1)
+            await conn.execute_later(_MEMBER, member("U0A"))
+            await conn.execute_later(_MEMBER, member("U0A"))
+    assert await queued(db) == [] and await count(db, members) == 0
+
+
+# PostgreSQL: what goes over the wire.
+
+postgres_only = pytest.mark.parametrize(
+    "database_url", ["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [], indirect=True
+)
+
+
+class Wire:
+    """The statements one write sends to PostgreSQL (asyncpg's query logger on its connection). It
+    does not see the statements SQLAlchemy runs itself, as it does a statement's first run, so the
+    tests run theirs once beforehand."""
+
+    def __init__(self) -> None:
+        self.queries: list[str] = []
+
+    async def listen(self, conn: Connection) -> None:
+        raw = await conn.async_connection.get_raw_connection()  # type: ignore[attr-defined]
+        raw.driver_connection.add_query_logger(lambda logged: self.queries.append(logged.query.strip()))
+
+    def verbs(self) -> list[str]:
+        return [q.split()[0].rstrip(";") for q in self.queries]
+
+
+@postgres_only
+async def test_a_write_of_only_batched_inserts_is_one_statement_without_begin_or_commit(db: Database):
+    wire = Wire()
+    async with db.write() as conn:
+        await wire.listen(conn)
+        await enqueue(conn, "U0A", 1)
+        await enqueue(conn, "U0B", 2)
+        await conn.execute_later(_MEMBER, member("U0A"))
+        await audit.record(conn, at=NOW, actor="U0A", action="test.entry", subject="s")
+    assert wire.verbs() == ["WITH"]
+    assert await queued(db) == [("U0A", 1), ("U0B", 2)]
+    assert await count(db, members) == 1 and await count(db, audit_unsealed) == 1
+
+
+@postgres_only
+async def test_reads_before_the_first_change_need_no_transaction_and_a_lock_begins_one(db: Database):
+    wire = Wire()
+    async with db.write() as conn:
+        await wire.listen(conn)
+        await conn.execute(_COUNT_QUEUED)
+        await conn.execute(_LOCK_MEMBERS)
+        await enqueue(conn, "U0A", 1)
+    assert wire.verbs() == ["SELECT", "BEGIN", "SELECT", "INSERT", "COMMIT"]
+    wire = Wire()
+    async with db.write() as conn:
+        await wire.listen(conn)
+        await enqueue(conn, "U0A", 2)
+        await conn.execute(_COUNT_QUEUED)  # reads the batch, so sends it first, in a transaction
+    assert wire.verbs() == ["BEGIN", "INSERT", "SELECT", "COMMIT"]
+
+
+@postgres_only
+async def test_filing_a_request_is_two_reads_and_one_write(db: Database):
+    from config.catalog import load_catalog
+
+    catalog = load_catalog(EXAMPLE_CATALOG)
+
+    async def file(requester: str) -> list[str]:
+        wire = Wire()
+        async with db.write() as conn:
+            await wire.listen(conn)
+            info = await access.request_access(
+                conn,
+                catalog,
+                NOW,
+                requester=requester,
+                secret_id="customer-list",
+                duration_hours=24,
+                justification="planning",
+            )
+        assert info.id is not None
+        return wire.verbs()
+
+    await file("U0WARM1")
+    assert await file("U0EMP01") == ["SELECT", "SELECT", "WITH"]
+    async with db.read() as conn:
+        ids = (await conn.execute(sa.select(access_requests.c.id).order_by("id"))).scalars().all()
+    assert ids == [1, 2]
+    assert [recipient for recipient, _ in await queued(db)] == ["U0OWNER01", "U0OWNER01"]  # the cards
+
+
+@postgres_only
+async def test_recording_a_delivery_and_leasing_the_next_is_one_statement(db: Database):
+    async with db.write() as conn:
+        for n in range(4):
+            await enqueue(conn, "U0A", n)
+    async with db.write() as conn:
+        (first,) = await outbox.claim_next(conn, NOW)
+    lease = timedelta(minutes=1)
+    async with db.write() as conn:  # its first run, through SQLAlchemy
+        second = await outbox.record_sent(conn, first, NOW, None, lease_next=lease)
+    assert second is not None
+    wire = Wire()
+    async with db.write() as conn:
+        await wire.listen(conn)
+        third = await outbox.record_sent(conn, second, NOW, None, lease_next=lease)
+    assert wire.verbs() == ["WITH"]
+    assert third is not None and third.id == second.id + 1 and third.lease_until == NOW + lease
+    async with db.read() as conn:
+        sent = await conn.execute(sa.select(outbox_table.c.id).where(outbox_table.c.sent_at.is_not(None)))
+        assert sent.scalars().all() == [first.id, second.id]
+    with pytest.raises(RuntimeError, match="nothing may follow"):
+        async with db.write() as conn:
+            await outbox.record_sent(conn, third, NOW, None, lease_next=lease)
+            await enqueue(conn, "U0A", 9)
+
+
+# The batch's one statement, without a database.
+
+
+def test_a_batch_is_one_statement_with_its_parameters_renumbered():
+    batch = later_inserts.LaterInserts()
+    first = "INSERT INTO a (x, y) VALUES ($1::INTEGER, $2::VARCHAR)"
+    second = "INSERT INTO b (z) VALUES ($1::VARCHAR)"
+    assert later_inserts.plain_insert_table(first) == "a"
+    batch.add("a", first, [(1, "one")])
+    batch.add("b", second, [("zed",)])
+    assert batch.fits("a", first, [(2, "two")])
+    batch.add("a", first, [(2, "two")])
+    sql, values = batch.statement()
+    assert sql == (
+        "WITH confide_later_1 AS (INSERT INTO a (x, y) VALUES ($1::INTEGER, $2::VARCHAR), "
+        "($3::INTEGER, $4::VARCHAR)) INSERT INTO b (z) VALUES ($5::VARCHAR)"
+    )
+    assert values == [1, "one", 2, "two", "zed"]
+
+
+def test_a_batch_takes_plain_inserts_only_and_one_form_per_table():
+    assert later_inserts.plain_insert_table("INSERT INTO a (x) VALUES ($1) RETURNING a.id") is None
+    assert later_inserts.plain_insert_table("INSERT INTO a (x) VALUES ($1) ON CONFLICT DO NOTHING") is None
+    assert later_inserts.plain_insert_table("UPDATE a SET x=$1") is None
+    assert later_inserts.plain_insert_table("INSERT INTO a (x, y) VALUES ($2, $1)") is None
+    batch = later_inserts.LaterInserts()
+    batch.add("a", "INSERT INTO a (x) VALUES ($1)", [(1,)])
+    assert not batch.fits("a", "INSERT INTO a (x, y) VALUES ($1, $2)", [(1, 2)])
+    assert not batch.fits(
+        "b", "INSERT INTO b (x) VALUES ($1)", [(n,) for n in range(later_inserts.MAX_PARAMETERS)]
+    )
