@@ -30,6 +30,12 @@ def database_kinds() -> list[str]:
     return ["sqlite", "postgresql"] if os.environ.get("TEST_DATABASE_URL") else ["sqlite"]
 
 
+# For a test of what only PostgreSQL does: `database_url` on PostgreSQL only (CI always runs it).
+postgres_only = pytest.mark.parametrize(
+    "database_url", ["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [], indirect=True
+)
+
+
 @pytest.fixture(params=database_kinds())
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """A fresh, empty database for each test."""

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+import sqlalchemy as sa
 from sqlalchemy import event
 
-from tests.conftest import ConfideFactory
+from tests.conftest import ConfideFactory, postgres_only
+from workflows.db import Database
 
 
 async def test_a_burst_beyond_the_pool_reuses_its_connections(confide_factory: ConfideFactory):
@@ -21,3 +23,40 @@ async def test_a_burst_beyond_the_pool_reuses_its_connections(confide_factory: C
 
     assert all(status == 200 and "active grant" in body["text"] for status, body in answers)
     assert len(opened) <= 3
+
+
+@postgres_only
+async def test_requests_beyond_the_pool_get_a_connection_in_the_order_they_asked(database_url: str):
+    """A connection given back goes to the longest waiter, not to a request that happens to ask
+    before that waiter runs again (the pool's own queue hands it to the latter, and the waiter waits
+    again: under load, a long tail)."""
+    db = Database(database_url, pool_size=1)
+    served: list[str] = []
+    release, newcomer_arrives = asyncio.Event(), asyncio.Event()
+
+    async def use(name: str) -> None:
+        async with db.read() as conn:
+            served.append(name)
+            await conn.execute(sa.text("SELECT 1"))
+            if name == "first":
+                await release.wait()
+
+    def arrive_as_the_first_connection_goes_back(*_: object) -> None:
+        if release.is_set():  # a request arrives just then: it runs before the woken waiter
+            newcomer_arrives.set()
+
+    event.listen(db.sync_engine, "checkin", arrive_as_the_first_connection_goes_back)
+
+    async def newcomer() -> None:
+        await newcomer_arrives.wait()
+        await use("newcomer")
+
+    tasks = [asyncio.create_task(use("first")), asyncio.create_task(newcomer())]
+    while served != ["first"]:
+        await asyncio.sleep(0.01)
+    tasks += [asyncio.create_task(use(f"waiter {n}")) for n in range(3)]
+    await asyncio.sleep(0.1)  # all three are waiting
+    release.set()
+    await asyncio.gather(*tasks)
+    await db.dispose()
+    assert served == ["first", "waiter 0", "waiter 1", "waiter 2", "newcomer"]

@@ -5,7 +5,6 @@ and on PostgreSQL the round trips they save."""
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,7 +12,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import EXAMPLE_CATALOG
+from tests.conftest import EXAMPLE_CATALOG, postgres_only
 from workflows import access, audit, later_inserts, outbox
 from workflows.connection import Connection
 from workflows.db import Database
@@ -109,10 +108,6 @@ async def test_a_violated_constraint_in_the_batch_fails_the_write_and_keeps_noth
 
 
 # PostgreSQL: what goes over the wire.
-
-postgres_only = pytest.mark.parametrize(
-    "database_url", ["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [], indirect=True
-)
 
 
 class Wire:
