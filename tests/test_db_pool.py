@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 
 from tests.conftest import ConfideFactory, postgres_only
+from workflows import db as db_module
 from workflows.db import Database
 
 
@@ -60,3 +62,18 @@ async def test_requests_beyond_the_pool_get_a_connection_in_the_order_they_asked
     await asyncio.gather(*tasks)
     await db.dispose()
     assert served == ["first", "waiter 0", "waiter 1", "waiter 2", "newcomer"]
+
+
+@postgres_only
+async def test_a_request_that_waits_too_long_for_a_connection_is_told_so(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(db_module, "POOL_WAIT_SECONDS", 0.2)
+    db = Database(database_url, pool_size=1)
+    async with db.read():
+        with pytest.raises(sa.exc.TimeoutError, match="no database connection came free"):
+            async with db.read():
+                pass
+    async with db.read() as conn:  # the turn it never got is not lost
+        assert (await conn.execute(sa.text("SELECT 1"))).scalar_one() == 1
+    await db.dispose()

@@ -37,6 +37,8 @@ logger = logging.getLogger("confide.db")
 MIGRATIONS = Path(__file__).parent / "migrations"
 # How long a SQLite writer waits for another process's write transaction before giving up.
 WRITE_LOCK_WAIT_SECONDS = 30.0
+# PostgreSQL: the longest a request waits for a pooled connection (SQLAlchemy's pool_timeout).
+POOL_WAIT_SECONDS = 30.0
 # SQLite writers committed together at most (`Database._group_write`).
 MAX_GROUP = 32
 # SQLite's own wait while opening the file (switching a new file to WAL takes a lock).
@@ -314,10 +316,22 @@ class Database:
 
     @asynccontextmanager
     async def _pooled(self) -> AsyncIterator[AsyncConnection]:
-        """A PostgreSQL connection from the pool, in turn (`_connection_turns`)."""
+        """A PostgreSQL connection from the pool, in turn (`_connection_turns`). Waiting longer than
+        the pool would have (its timeout, 30 s) raises as the pool does."""
         assert self.async_engine is not None and self._connection_turns is not None
-        async with self._connection_turns, self.async_engine.connect() as async_conn:
-            yield async_conn
+        try:
+            async with asyncio.timeout(POOL_WAIT_SECONDS):
+                await self._connection_turns.acquire()
+        except TimeoutError:
+            raise sa.exc.TimeoutError(
+                f"no database connection came free within {POOL_WAIT_SECONDS:.0f} s"
+                " (CONFIDE_DATABASE_POOL_SIZE connections, all in use)"
+            ) from None
+        try:
+            async with self.async_engine.connect() as async_conn:
+                yield async_conn
+        finally:
+            self._connection_turns.release()
 
     async def wait_for_group_commits(self) -> None:
         """Let the SQLite group commits under way finish (before the connection is closed)."""
