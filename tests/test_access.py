@@ -372,6 +372,17 @@ async def test_an_owner_removed_from_the_catalog_can_no_longer_decide(confide_fa
     assert req.status == "pending"
 
 
+async def test_a_deactivated_owner_of_two_is_replaced_by_an_admin_on_the_two_person_rule(confide: Confide):
+    await acknowledge_nda(confide, "U0EMP01")
+    await deactivate(confide, "U0OWNER02", "Olive Owner")
+    body = await request(confide, "U0EMP01", "request formula-x 1d lab work")
+    assert "U0OWNER02" not in body["text"]
+    async with confide.db.read() as conn:
+        query = "SELECT user_id FROM request_approvers JOIN access_requests ON id = request_id"
+        approvers = (await conn.execute(sa.text(query + " WHERE secret_id = 'formula-x'"))).scalars().all()
+    assert sorted(approvers) == ["U0ADMIN01", "U0OWNER01"]
+
+
 async def test_a_request_for_a_secret_whose_only_owner_left_goes_to_an_admin(confide: Confide):
     await deactivate(confide, "U0OWNER01", "Owen Owner")
     body = await request(confide, "U0EMP01", "request customer-list 7d planning")

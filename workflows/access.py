@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from workflows import agreements, audit, outbox, signals, training
 from workflows.connection import Connection
 from workflows.directory import resolve_principals
 from workflows.errors import AlreadyDecided, ConfideError, InvalidInput, NotAllowed, NotFound
-from workflows.tables import access_requests, grants, request_approvers, secret_reviews
+from workflows.tables import access_requests, grants, members, request_approvers, secret_reviews
 
 DURATION = re.compile(r"^(\d{1,5})([dh])$", re.IGNORECASE)
 GRANT_REF = re.compile(r"^(?:g-?)?(\d{1,9})$", re.IGNORECASE)
@@ -165,10 +166,19 @@ def _duration_problem(secret: Secret, hours: int) -> str | None:
     return None
 
 
-async def approvers_for(conn: Connection, catalog: Catalog, secret: Secret, requester: str) -> list[str]:
+async def approvers_for(
+    conn: Connection, catalog: Catalog, secret: Secret, requester: str, owners_gone: set[str] | None = None
+) -> list[str]:
     """The secret's active owners other than the requester, topped up with admins when fewer owners
-    remain than the approvals the secret needs (so nobody ever approves their own request)."""
-    approvers = [u for u in await resolve_principals(conn, secret.owners) if u != requester]
+    remain than the approvals the secret needs (so nobody ever approves their own request).
+
+    `owners_gone`: which of the secret's owners, all users rather than groups, are deactivated, when
+    the caller has read that already (`_request_standing`)."""
+    if owners_gone is None:
+        owners = await resolve_principals(conn, secret.owners)
+    else:
+        owners = [u for u in dict.fromkeys(secret.owners) if u not in owners_gone]
+    approvers = [u for u in owners if u != requester]
     if len(approvers) < secret.approvals:
         admins = [u for u in await resolve_principals(conn, catalog.admins) if u != requester]
         approvers += [a for a in admins if a not in approvers][: secret.approvals - len(approvers)]
@@ -238,6 +248,31 @@ _REQUEST_STANDING_AND_ID = sa.select(
 )
 
 
+@functools.cache
+def _request_standing(owners: tuple[str, ...], draws_id: bool) -> sa.Select[Any]:
+    """The request's standing, with whether each of these owners (users, not groups) is deactivated:
+    for a secret owned by users, one read where there were two. Built once per secret's owners."""
+    standing = _REQUEST_STANDING_AND_ID if draws_id else _REQUEST_STANDING
+    return standing.add_columns(
+        *(
+            sa.exists()
+            .where(members.c.user_id == sa.literal(owner, sa.String), members.c.deleted)
+            .label(f"owner_gone_{n}")
+            for n, owner in enumerate(owners)
+        )
+    )
+
+
+def _owners_read_with_standing(secret: Secret) -> tuple[str, ...]:
+    """The owners whose deactivation the standing read answers: all of them when they are users;
+    none when one is a user group (its members are read as the approvers are resolved)."""
+    return () if any(owner.startswith("S") for owner in secret.owners) else tuple(secret.owners)
+
+
+def _owners_gone(owners: tuple[str, ...], standing: sa.Row[Any]) -> set[str]:
+    return {owner for n, owner in enumerate(owners) if standing._mapping[f"owner_gone_{n}"]}
+
+
 async def request_access(
     conn: Connection,
     catalog: Catalog,
@@ -252,9 +287,10 @@ async def request_access(
     secret = find_secret(catalog, secret_id)
     draws_id = conn.dialect.name == "postgresql"
     hours_asked = secret.default_days * 24 if duration_hours is None else duration_hours
+    owners = _owners_read_with_standing(secret)
     standing = (
         await conn.execute(
-            _REQUEST_STANDING_AND_ID if draws_id else _REQUEST_STANDING,
+            _request_standing(owners, draws_id),
             {
                 "user_id": requester,
                 "secret_id": secret.id,
@@ -296,6 +332,7 @@ async def request_access(
         grant_id=None,
         other_secrets_recently=standing.other_secrets_recently,
         request_id=standing.request_id if draws_id else None,
+        owners_gone=_owners_gone(owners, standing) if owners else None,
     )
 
 
@@ -377,9 +414,11 @@ async def _file_request(
     grant_id: int | None,
     other_secrets_recently: int | None = None,
     request_id: int | None = None,
+    owners_gone: set[str] | None = None,
 ) -> RequestInfo:
-    """`request_id`: the id drawn for it already, if any (else the database assigns one)."""
-    approvers = await approvers_for(conn, catalog, secret, requester)
+    """`request_id`: the id drawn for it already, if any (else the database assigns one);
+    `owners_gone`: as `approvers_for` takes it."""
+    approvers = await approvers_for(conn, catalog, secret, requester, owners_gone)
     if not approvers:
         raise NotAllowed(f"Nobody can approve requests for *{secret.name}* right now; please tell an admin.")
     schedule = catalog.schedule
