@@ -89,8 +89,15 @@ class Database:
             # No overflow: a connection opened for a burst and closed after it cost a backend process
             # on the server and ~2 ms of client CPU, and under steady load the pool kept doing that
             # (BENCHMARKS.md). Requests beyond the pool wait for a connection instead.
+            # Autocommit: SQLAlchemy begins nothing. A read needs no transaction, and a write begins
+            # its own on asyncpg when it first needs one (`PostgresConnection`); migrations ask for
+            # one (`_connection`).
             self.async_engine = create_async_engine(
-                self.url, pool_size=pool_size, max_overflow=0, hide_parameters=True
+                self.url,
+                pool_size=pool_size,
+                max_overflow=0,
+                hide_parameters=True,
+                isolation_level="AUTOCOMMIT",
             )
             self.sync_engine = self.async_engine.sync_engine
         # PostgreSQL: requests beyond the pool take turns here, first come first served. The pool's own
@@ -133,9 +140,7 @@ class Database:
             return
         assert self.async_engine is not None
         async with self._pooled() as async_conn:
-            # SQLAlchemy begins nothing: the connection begins its transaction when it needs one.
-            autocommit = await async_conn.execution_options(isolation_level="AUTOCOMMIT")
-            conn = PostgresConnection(autocommit, self._statements, transaction=True)
+            conn = PostgresConnection(async_conn, self._statements, transaction=True)
             try:
                 yield conn
                 if conn.in_transaction():  # not rolled back on purpose (a dry run)
@@ -281,13 +286,12 @@ class Database:
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Connection]:
         """A read that blocks no writer: on SQLite one snapshot (a read transaction); on PostgreSQL
-        statements without a transaction, each seeing what was committed when it began (READ
-        COMMITTED gives each statement its own snapshot inside a transaction too, so a read would gain
-        nothing from BEGIN and COMMIT but two round trips)."""
+        statements without a transaction (the engine's autocommit), each seeing what was committed
+        when it began (READ COMMITTED gives each statement its own snapshot inside a transaction
+        too, so a read would gain nothing from BEGIN and COMMIT but two round trips)."""
         if self.async_engine is not None:
             async with self._pooled() as async_conn:
-                autocommit = await async_conn.execution_options(isolation_level="AUTOCOMMIT")
-                yield PostgresConnection(autocommit, self._statements, transaction=False)
+                yield PostgresConnection(async_conn, self._statements, transaction=False)
             return
         with self.sync_engine.connect() as sync_conn:
             sync_conn.connection.driver_connection.execute("BEGIN")
@@ -309,7 +313,8 @@ class Database:
         """A connection outside any transaction of ours (migrations run their own)."""
         if self.async_engine is not None:
             async with self._pooled() as async_conn:
-                yield async_conn
+                # Alembic's transaction must be a real one: a failed migration leaves nothing.
+                yield await async_conn.execution_options(isolation_level="READ COMMITTED")
             return
         with self.sync_engine.connect() as sync_conn:
             yield InlineConnection(sync_conn, self._statements)
