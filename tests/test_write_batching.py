@@ -1,14 +1,16 @@
-"""Writes that batch their INSERTs (`Connection.execute_later`) and end in one statement
+"""Writes that batch their INSERTs (`Connection.insert_later`) and end in one statement
 (`Connection.execute_last`): the same outcome as running each statement in turn, on both databases,
 and on PostgreSQL the round trips they save."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import pytest
 import sqlalchemy as sa
 
@@ -51,7 +53,7 @@ async def db(database_url: str) -> AsyncIterator[Database]:
     # A statement's first run goes through SQLAlchemy (workflows/statement_cache.py); warm them up.
     async with database.write() as conn:
         await enqueue(conn, "UWARM", 0)
-        await conn.execute_later(_MEMBER, member("UWARM"))
+        await conn.insert_later(_MEMBER, member("UWARM"))
         await audit.record(conn, at=NOW, actor="UWARM", action="test.warm", subject="warm")
         await conn.execute(_COUNT_QUEUED)
         await conn.execute(_LOCK_MEMBERS)
@@ -67,7 +69,7 @@ async def test_batched_inserts_land_with_their_write_in_the_order_given(db: Data
     async with db.write() as conn:
         await enqueue(conn, "U0A", 1)
         await audit.record(conn, at=NOW, actor="U0A", action="test.first", subject="s")
-        await conn.execute_later(_MEMBER, member("U0A"))
+        await conn.insert_later(_MEMBER, member("U0A"))
         await enqueue(conn, "U0B", 2)
         await enqueue(conn, "U0A", 3)
         await audit.record(conn, at=NOW, actor="U0A", action="test.second", subject="s")
@@ -90,7 +92,7 @@ async def test_a_failed_write_keeps_none_of_its_batch(db: Database):
     with pytest.raises(RuntimeError, match="changed my mind"):
         async with db.write() as conn:
             await enqueue(conn, "U0A", 1)
-            await conn.execute_later(_MEMBER, member("U0A"))
+            await conn.insert_later(_MEMBER, member("U0A"))
             raise RuntimeError("changed my mind")
     async with db.write() as conn:  # and a dry run
         await enqueue(conn, "U0A", 2)
@@ -102,8 +104,8 @@ async def test_a_violated_constraint_in_the_batch_fails_the_write_and_keeps_noth
     with pytest.raises(sa.exc.IntegrityError):
         async with db.write() as conn:
             await enqueue(conn, "U0A", 1)
-            await conn.execute_later(_MEMBER, member("U0A"))
-            await conn.execute_later(_MEMBER, member("U0A"))
+            await conn.insert_later(_MEMBER, member("U0A"))
+            await conn.insert_later(_MEMBER, member("U0A"))
     assert await queued(db) == [] and await count(db, members) == 0
 
 
@@ -133,7 +135,7 @@ async def test_a_write_of_only_batched_inserts_is_one_statement_without_begin_or
         await wire.listen(conn)
         await enqueue(conn, "U0A", 1)
         await enqueue(conn, "U0B", 2)
-        await conn.execute_later(_MEMBER, member("U0A"))
+        await conn.insert_later(_MEMBER, member("U0A"))
         await audit.record(conn, at=NOW, actor="U0A", action="test.entry", subject="s")
     assert wire.verbs() == ["WITH"]
     assert await queued(db) == [("U0A", 1), ("U0B", 2)]
@@ -241,6 +243,51 @@ def test_a_batch_takes_plain_inserts_only_and_one_form_per_table():
     batch = later_inserts.LaterInserts()
     batch.add("a", "INSERT INTO a (x) VALUES ($1)", [(1,)])
     assert not batch.fits("a", "INSERT INTO a (x, y) VALUES ($1, $2)", [(1, 2)])
-    assert not batch.fits(
-        "b", "INSERT INTO b (x) VALUES ($1)", [(n,) for n in range(later_inserts.MAX_PARAMETERS)]
+    # A part takes at most MAX_ROWS rows, a batch at most MAX_PARAMETERS values.
+    one_short = [(n,) for n in range(later_inserts.MAX_ROWS - 1)]
+    assert batch.fits("a", "INSERT INTO a (x) VALUES ($1)", one_short)
+    assert not batch.fits("a", "INSERT INTO a (x) VALUES ($1)", [*one_short, (0,)])
+    assert later_inserts.LaterInserts.can_take(one_short) and not later_inserts.LaterInserts.can_take(
+        [(n,) for n in range(later_inserts.MAX_ROWS + 1)]
     )
+    wide = "INSERT INTO b (x) VALUES (" + ", ".join(f"${n}" for n in range(1, 3001)) + ")"
+    assert later_inserts.plain_insert_table(wide) == "b"
+    assert batch.fits("b", wide, [tuple(range(3000))] * 9)
+    assert not batch.fits("b", wide, [tuple(range(3000))] * 10)
+
+
+async def test_more_rows_than_a_batch_takes_still_land_in_order(db: Database):
+    many = 7_000  # audit entries of 5 values each: more parameters than one statement may carry
+    async with db.write() as conn:
+        await enqueue(conn, "U0A", 1)
+        for n in range(many):
+            await audit.record(conn, at=NOW, actor="U0A", action="test.bulk", subject=str(n))
+    async with db.read() as conn:
+        subjects = (await conn.execute(sa.select(audit_unsealed.c.subject).order_by("seq"))).scalars().all()
+    assert subjects == [str(n) for n in range(many)]
+    assert await queued(db) == [("U0A", 1)]
+
+
+@postgres_only
+async def test_a_write_cancelled_as_it_begins_leaves_no_transaction_on_the_pooled_connection(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+):
+    db = Database(database_url, pool_size=1)
+    await db.migrate()
+    begin = asyncpg.transaction.Transaction.start
+
+    async def begun_then_cancelled(self: asyncpg.transaction.Transaction) -> None:
+        await begin(self)  # BEGIN reached the server
+        raise asyncio.CancelledError
+
+    monkeypatch.setattr(asyncpg.transaction.Transaction, "start", begun_then_cancelled)
+    with pytest.raises(asyncio.CancelledError):
+        async with db.write() as conn:
+            await conn.execute(members.delete())
+    monkeypatch.undo()
+    async with db.write() as conn:  # the pool's only connection again
+        await enqueue(conn, "U0A", 1)
+    await db.dispose()
+    elsewhere = Database(database_url)
+    assert await queued(elsewhere) == [("U0A", 1)]  # committed, not inside a forgotten transaction
+    await elsewhere.dispose()

@@ -229,7 +229,7 @@ _REQUEST_STANDING = sa.select(
 # PostgreSQL: the same, with the id the request will have, drawn from its sequence in the same round
 # trip when nothing would refuse it (`draw_id`: nothing the caller checks in Python; the rest is
 # the standing itself). Filing it then needs no answer from the database and joins the write's one
-# statement (`Connection.execute_later`). Only a request refused for want of any approver, or a
+# statement (`Connection.insert_later`). Only a request refused for want of any approver, or a
 # failed write, leaves a gap in the ids, as a rollback does.
 _STANDING = _REQUEST_STANDING.subquery("standing")
 _REQUEST_STANDING_AND_ID = sa.select(
@@ -439,8 +439,8 @@ async def _file_request(
     if request_id is None:
         request_id = (await conn.execute(_INSERT_REQUEST, row)).scalar_one()
     else:
-        await conn.execute_later(_INSERT_REQUEST_WITH_ID, {**row, "id": request_id})
-    await conn.execute_later(_INSERT_APPROVERS, [{"request_id": request_id, "user_id": a} for a in approvers])
+        await conn.insert_later(_INSERT_REQUEST_WITH_ID, {**row, "id": request_id})
+    await conn.insert_later(_INSERT_APPROVERS, [{"request_id": request_id, "user_id": a} for a in approvers])
     # What was just written, rather than read back.
     info = RequestInfo(
         id=request_id,

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from workflows.connection import Connection, note_for_commit
+from workflows.connection import PENDING_AUDIT, Connection, note_for_commit
 from workflows.tables import audit_head, audit_log, audit_unsealed
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ def entry_hash(
     return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
 
 
-PENDING = "confide_pending_audit"  # key in the connection's info: entries waiting for the commit
+PENDING = PENDING_AUDIT  # key in the connection's info: entries waiting for the commit
 QUEUED = "audit.queued"  # commit note: the transaction queued entries for the sealer
 SEAL_BATCH = 500  # entries chained per sealing transaction
 
@@ -112,7 +112,7 @@ async def append_pending(conn: Connection) -> None:
         {"at": at, "actor": actor, "action": action, "subject": subject, "details": details}
         for at, actor, action, subject, details in pending
     ]
-    await conn.execute_later(_QUEUE_ENTRY, rows[0] if len(rows) == 1 else rows)
+    await conn.insert_later(_QUEUE_ENTRY, rows[0] if len(rows) == 1 else rows)
     note_for_commit(conn, QUEUED, True)
 
 

@@ -23,6 +23,7 @@ and every other request's ack, for all of its run.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import time
 from collections.abc import Callable, Mapping
@@ -35,6 +36,10 @@ from workflows.later_inserts import LaterInserts, plain_insert_table
 from workflows.statement_cache import Prepared, StatementCache
 
 T = TypeVar("T")
+logger = logging.getLogger("confide.db")
+
+# Key in a connection's info: the audit entries its write inserts as it ends (`workflows.audit`).
+PENDING_AUDIT = "confide_pending_audit"
 
 # The longest one connection's statements run back to back before other tasks get a turn.
 TURN_SECONDS = 0.005
@@ -51,15 +56,16 @@ class Connection(Protocol):
 
     async def execute(self, statement: Any, parameters: Any = None) -> sa.CursorResult[Any]: ...
 
-    async def execute_later(self, statement: Any, parameters: Any) -> None:
+    async def insert_later(self, statement: Any, parameters: Any) -> None:
         """An INSERT whose result nobody reads, run with the transaction by the time it commits at the
         latest (on PostgreSQL, batched with the others into one statement). Its errors, such as a
         violated constraint, may surface at a later statement or when the write's block ends."""
 
     async def execute_last(self, statement: Any, parameters: Any = None) -> sa.CursorResult[Any]:
-        """The write's last statement: nothing may follow it in the block, nor be audited after it.
-        On PostgreSQL a write whose only statement this is runs it without a transaction of its own
-        (one statement is atomic)."""
+        """The write's last statement: no statement may follow it in the block, nor an audit entry be
+        recorded after it. On PostgreSQL a write whose only change this is (no INSERTs waiting, no
+        audit entries) runs it without a transaction of its own: one statement is atomic, and it
+        commits as it runs."""
 
     async def scalar(self, statement: Any, parameters: Any = None) -> Any: ...
 
@@ -169,8 +175,8 @@ class InlineConnection:
             self._sqlite = self.sync_connection.connection.driver_connection
         return self._sqlite
 
-    async def execute_later(self, statement: Any, parameters: Any) -> None:
-        """`Connection.execute_later`: on SQLite a statement costs microseconds, so it runs now."""
+    async def insert_later(self, statement: Any, parameters: Any) -> None:
+        """`Connection.insert_later`: on SQLite a statement costs microseconds, so it runs now."""
         await self.execute(statement, parameters)
 
     async def execute_last(self, statement: Any, parameters: Any = None) -> sa.CursorResult[Any]:
@@ -222,9 +228,9 @@ class PostgresConnection:
     (`transaction=True`) begins one on asyncpg only when a statement needs it, that is, when it may
     change or lock something; reads before then run on their own, which under READ COMMITTED sees
     what they would have seen inside the transaction (each statement takes its own snapshot either
-    way). INSERTs given to `execute_later` wait in a batch (`workflows.later_inserts`) and are sent
+    way). INSERTs given to `insert_later` wait in a batch (`workflows.later_inserts`) and are sent
     as one statement before the next statement or by `finish`. So a write whose changes are all such
-    INSERTs is its reads plus one statement, without BEGIN or COMMIT: three round trips for a filed
+    INSERTs is its reads plus one statement, without BEGIN or COMMIT: two round trips for a filed
     request, where it was eight."""
 
     __slots__ = (
@@ -262,8 +268,13 @@ class PostgresConnection:
         parameters: Any = None,
         *,
         execution_options: Mapping[str, Any] | None = None,
-        alone: bool = False,
     ) -> sa.CursorResult[Any]:
+        return await self._execute(statement, parameters, execution_options, alone=False)
+
+    async def _execute(
+        self, statement: Any, parameters: Any, execution_options: Mapping[str, Any] | None, *, alone: bool
+    ) -> sa.CursorResult[Any]:
+        """`alone`: the write's only statement (`execute_last`), so it begins no transaction."""
         await self._before_statement(only_reads=alone or _only_reads(statement))
         if not execution_options:
             prepared = self.statements.prepare(statement, parameters)
@@ -271,13 +282,13 @@ class PostgresConnection:
                 return await self._run(prepared)
         return await self.async_connection.execute(statement, parameters, execution_options=execution_options)
 
-    async def execute_later(self, statement: Any, parameters: Any) -> None:
+    async def insert_later(self, statement: Any, parameters: Any) -> None:
         """Run this INSERT with the transaction, by the time it commits at the latest; its result
         is not wanted. Outside a write it simply runs."""
         prepared = self.statements.prepare(statement, parameters) if self._writes else None
         table = plain_insert_table(prepared.sql) if prepared is not None else None
-        if prepared is None or table is None:
-            await self.execute(statement, parameters)
+        if prepared is None or table is None or not LaterInserts.can_take(prepared.values):
+            await self.execute(statement, parameters)  # sends the batch first
             return
         self._check_open()
         if not self._later.fits(table, prepared.sql, prepared.values):
@@ -285,11 +296,12 @@ class PostgresConnection:
         self._later.add(table, prepared.sql, prepared.values)
 
     async def execute_last(self, statement: Any, parameters: Any = None) -> sa.CursorResult[Any]:
-        """`Connection.execute_last`: a write that has begun nothing and has no INSERTs waiting runs
-        this statement on its own, atomic without BEGIN or COMMIT (one round trip, not three)."""
-        if not self._writes or self._transaction is not None or self._later:
+        """`Connection.execute_last`: a write that has begun nothing and has nothing to insert as it
+        ends (INSERTs waiting, audit entries recorded) runs this statement on its own, atomic without
+        BEGIN or COMMIT (one round trip, not three)."""
+        if not self._writes or self._transaction is not None or self._later or self.info.get(PENDING_AUDIT):
             return await self.execute(statement, parameters)
-        result = await self.execute(statement, parameters, alone=True)
+        result = await self._execute(statement, parameters, None, alone=True)
         self._ran_alone = True
         return result
 
@@ -304,13 +316,18 @@ class PostgresConnection:
 
     async def _begin(self) -> None:
         driver = await self._asyncpg()
-        transaction = driver.transaction()
-        await transaction.start()
+        # READ COMMITTED whatever the server's default: the reads run before BEGIN rely on it.
+        transaction = driver.transaction(isolation="read_committed")
+        # Kept before it starts: if BEGIN fails or is cancelled midway, `abandon` still rolls back,
+        # or discards the connection, rather than pool it inside a transaction nobody tracks.
         self._transaction = transaction
+        await transaction.start()
 
     async def _send_later(self, *, begin: bool) -> None:
         """Send the batch of INSERTs as one statement, in the transaction (begun first if `begin`:
         more statements follow, and they must commit with these)."""
+        if not self._later:
+            return
         if begin and self._transaction is None:
             await self._begin()
         sql, values = self._later.statement()
@@ -340,16 +357,30 @@ class PostgresConnection:
         even roll back, SQLAlchemy is told to discard it rather than pool it mid-transaction."""
         self._done = True
         self._later.clear()
-        if self._transaction is None:
-            return
         transaction, self._transaction = self._transaction, None
+        if transaction is not None:
+            try:
+                await transaction.rollback()
+            except BaseException as error:
+                await self._discard()
+                if not isinstance(error, Exception):  # cancelled meanwhile: still cancelled
+                    raise
+                return  # otherwise the write's own error is the one worth raising
+        await self.discard_if_broken()
+
+    async def discard_if_broken(self) -> None:
+        """After an error: a connection closed under us, or still inside a transaction (a BEGIN
+        cancelled after it reached the server), is discarded, never pooled. Statements sent on
+        asyncpg directly bypass SQLAlchemy, which would otherwise notice."""
+        driver = self._driver
+        if driver is not None and (driver.is_closed() or driver.is_in_transaction()):
+            await self._discard()
+
+    async def _discard(self) -> None:
         try:
-            await transaction.rollback()
-        except BaseException as error:
             await self.async_connection.invalidate()
-            if not isinstance(error, Exception):  # cancelled meanwhile: still cancelled
-                raise
-            # Otherwise the write's own error is the one worth raising.
+        except Exception:  # the caller's error is the one worth raising
+            logger.exception("could not discard a broken database connection")
 
     def _check_open(self) -> None:
         if self._ran_alone:

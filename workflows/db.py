@@ -291,7 +291,12 @@ class Database:
         too, so a read would gain nothing from BEGIN and COMMIT but two round trips)."""
         if self.async_engine is not None:
             async with self._pooled() as async_conn:
-                yield PostgresConnection(async_conn, self._statements, transaction=False)
+                conn = PostgresConnection(async_conn, self._statements, transaction=False)
+                try:
+                    yield conn
+                except BaseException:
+                    await conn.discard_if_broken()
+                    raise
             return
         with self.sync_engine.connect() as sync_conn:
             sync_conn.connection.driver_connection.execute("BEGIN")

@@ -3,7 +3,7 @@
 A PostgreSQL write used to be a round trip per statement plus BEGIN and COMMIT: eight for a filed
 request, each waking a backend (BENCHMARKS.md, section 1). Most of those statements are INSERTs
 whose answer the workflow never reads (the request's approvers, the owner's card, the audit entry),
-so `Connection.execute_later` hands them here instead. They are sent together as one statement:
+so `Connection.insert_later` hands them here instead. They are sent together as one statement:
 
     WITH confide_later_1 AS (INSERT INTO request_approvers ...),
          confide_later_2 AS (INSERT INTO outbox ... VALUES (...), (...))
@@ -15,19 +15,24 @@ COMMIT (`PostgresConnection.finish`).
 PostgreSQL runs the parts of such a statement in no promised order, so a batch holds at most one
 part per table: the rows a transaction inserts into one table keep their order as the rows of one
 multi-row VALUES list (their serial ids are drawn in that order), and an INSERT into a table already
-in the batch with other columns sends the batch first. Constraints are checked at the end of the
-statement, so a part may refer to another's row (the approvers to their request).
+in the batch with other columns sends the batch first. The parts are independent: none reads what
+another inserts (nor do the batched tables have foreign keys or triggers that would).
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-# PostgreSQL's protocol allows 65,535 parameters a statement; a batch is sent before it would pass this.
+# asyncpg sends at most 32,767 parameters a statement; a batch is sent before it would pass this.
 MAX_PARAMETERS = 30_000
+# Rows a part takes. Each row count is a statement of its own for PostgreSQL to parse and plan, where
+# a batch of many rows (a sweep's audit entries) is cheaper as asyncpg's pipelined executemany of one
+# prepared single-row INSERT: larger inserts run at once, as they are given (`LaterInserts.can_take`).
+MAX_ROWS = 16
 # Combined statements remembered, by the shapes of their parts.
 _SQL_CACHE_SIZE = 256
 
@@ -38,6 +43,7 @@ _PLAIN_INSERT = re.compile(
 _PLACEHOLDER = re.compile(r"\$(\d+)")
 
 
+@functools.lru_cache(maxsize=_SQL_CACHE_SIZE)
 def plain_insert_table(sql: str) -> str | None:
     """The table of a plain INSERT of one row of values that a batch can take, else None."""
     match = _PLAIN_INSERT.fullmatch(sql)
@@ -65,10 +71,15 @@ class LaterInserts:
     def __bool__(self) -> bool:
         return bool(self.parts)
 
+    @staticmethod
+    def can_take(rows: list[tuple[Any, ...]]) -> bool:
+        """Whether these rows belong in a batch at all (else they run as a statement of their own)."""
+        return len(rows) <= MAX_ROWS
+
     def fits(self, table: str, sql: str, rows: list[tuple[Any, ...]]) -> bool:
         """Whether these rows can join the batch without sending it first."""
         part = self.parts.get(table)
-        if part is not None and part.sql != sql:
+        if part is not None and (part.sql != sql or len(part.rows) + len(rows) > MAX_ROWS):
             return False
         return self.parameters + sum(len(row) for row in rows) <= MAX_PARAMETERS
 

@@ -71,7 +71,7 @@ async def enqueue(
     }
     recording = _recording.get()
     if recording is None:
-        await conn.execute_later(_QUEUE_MESSAGE, row)
+        await conn.insert_later(_QUEUE_MESSAGE, row)
     else:
         recording.append((await conn.execute(_QUEUE_MESSAGE_RETURNING_ID, row)).scalar_one())
     note_for_commit(conn, QUEUED_FOR, recipient)
