@@ -154,20 +154,25 @@ _LEASE_BY_ID = (
     .values(lease_until=sa.bindparam("leased_until"))
     .returning(outbox)
 )
-_LEASE_NEXT_OF = (
-    outbox.update()
-    .where(
-        outbox.c.id
-        == sa.select(sa.func.min(outbox.c.id))
-        .where(outbox.c.recipient == sa.bindparam("for_recipient"), outbox.c.sent_at.is_(None))
-        .scalar_subquery(),
-        outbox.c.sent_at.is_(None),
-        _DUE,
-        _FREE,
+
+
+def _lease_recipients_oldest(*other_than: sa.ColumnElement[bool]) -> sa.Update:
+    """Lease a recipient's oldest unsent message (among those `other_than` allows) if it is due and
+    free: a conditional update, so one sender wins."""
+    oldest = (
+        sa.select(sa.func.min(outbox.c.id))
+        .where(outbox.c.recipient == sa.bindparam("for_recipient"), outbox.c.sent_at.is_(None), *other_than)
+        .scalar_subquery()
     )
-    .values(lease_until=sa.bindparam("leased_until"))
-    .returning(outbox)
-)
+    return (
+        outbox.update()
+        .where(outbox.c.id == oldest, outbox.c.sent_at.is_(None), _DUE, _FREE)
+        .values(lease_until=sa.bindparam("leased_until"))
+        .returning(outbox)
+    )
+
+
+_LEASE_NEXT_OF = _lease_recipients_oldest()
 _MARK_SENT = (
     outbox.update()
     .where(outbox.c.id == sa.bindparam("message_id"))
@@ -176,24 +181,8 @@ _MARK_SENT = (
 # PostgreSQL: a delivery recorded and the recipient's next message leased in one statement (a write
 # that is one statement needs no BEGIN or COMMIT: one round trip where it was five). The next is the
 # oldest unsent other than the one just sent, which the statement's own snapshot still sees unsent.
-_LEASE_NEXT_AFTER_SENT = (
-    outbox.update()
-    .where(
-        outbox.c.id
-        == sa.select(sa.func.min(outbox.c.id))
-        .where(
-            outbox.c.recipient == sa.bindparam("for_recipient"),
-            outbox.c.sent_at.is_(None),
-            outbox.c.id != sa.bindparam("message_id"),
-        )
-        .scalar_subquery(),
-        outbox.c.sent_at.is_(None),
-        _DUE,
-        _FREE,
-    )
-    .values(lease_until=sa.bindparam("leased_until"))
-    .returning(outbox)
-    .add_cte(_MARK_SENT.cte("confide_sent"))
+_LEASE_NEXT_AFTER_SENT = _lease_recipients_oldest(outbox.c.id != sa.bindparam("message_id")).add_cte(
+    _MARK_SENT.cte("confide_sent")
 )
 _LEASE_NEXT_AFTER_SENT_CARD = _LEASE_NEXT_AFTER_SENT.add_cte(
     postgresql.insert(slack_cards)
