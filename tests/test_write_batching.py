@@ -291,3 +291,14 @@ async def test_a_write_cancelled_as_it_begins_leaves_no_transaction_on_the_poole
     elsewhere = Database(database_url)
     assert await queued(elsewhere) == [("U0A", 1)]  # committed, not inside a forgotten transaction
     await elsewhere.dispose()
+
+
+async def test_a_dry_run_wakes_no_listener(db: Database):
+    heard: list[dict[str, frozenset[object]]] = []
+    db.after_commit.append(lambda notes: heard.append(dict(notes)))
+    async with db.write() as conn:
+        await enqueue(conn, "U0A", 1)
+        await conn.rollback()
+    async with db.write() as conn:
+        await enqueue(conn, "U0B", 2)
+    assert heard == [{outbox.QUEUED_FOR: frozenset({"U0B"})}]

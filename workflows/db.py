@@ -141,18 +141,20 @@ class Database:
         assert self.async_engine is not None
         async with self._pooled() as async_conn:
             conn = PostgresConnection(async_conn, self._statements, transaction=True)
+            committed = False
             try:
                 yield conn
                 if conn.in_transaction():  # not rolled back on purpose (a dry run)
                     await audit.append_pending(conn)
                     await conn.finish()
+                    committed = True
             except BaseException:
                 await conn.abandon()
                 raise
             finally:
                 audit.discard_pending(conn)
                 notes = take_commit_notes(conn)
-        if notes:
+        if committed and notes:  # a dry run's notes are news of nothing
             self._notify(notes)
 
     def _notify(self, notes: CommitNotes) -> None:
