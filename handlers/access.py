@@ -40,8 +40,9 @@ async def handle_access_command(
         return
     if sub == "list":
         async with services.db.read() as conn:
-            grants = await access.active_grants_of(conn, user_id, services.now())
-            pending = await access.pending_requests_of(conn, services.catalog, user_id)
+            grants, pending = await access.grants_and_pending_requests_of(
+                conn, services.catalog, user_id, services.now()
+            )
         await ack(response_type="ephemeral", **blocks.my_access(grants, pending, services.catalog))
         return
     if sub == "secrets":

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from tests.conftest import Confide, ConfideFactory
 from tests.sweep_support import deactivate
+from workflows import access
 from workflows.tables import access_requests, grants
 
 TWO_OWNERS = """
@@ -271,6 +272,30 @@ async def approved_grant(confide: Confide, user: str = "U0EMP01") -> None:
     card = (await fake.wait_for(lambda: fake.messages_to("U0OWNER01")[cards:]))[-1]
     await confide.slack.click("U0OWNER01", "Approve", message=dm(card))
     await fake.wait_for(lambda: fake.messages_to(user)[told:])
+
+
+async def test_grants_and_pending_requests_read_together_match_each_read_alone(confide: Confide):
+    fake = confide.fake
+    await approved_grant(confide)
+    await acknowledge_nda(confide, "U0EMP01")
+    await request(confide, "U0EMP01", "request pricing-model 7d forecast")
+    await request(confide, "U0EMP01", "request formula-x 30d batch audit")  # two approvers
+    card = (await fake.wait_for(lambda: fake.messages_to("U0OWNER01")[1:]))[-1]
+    await confide.slack.click("U0OWNER01", "Approve", message=dm(card))  # one of two so far
+    await approved_grant(confide, "U0EMP02")  # someone else's
+    now = confide.clock()
+    async with confide.db.read() as conn:
+        together = await access.grants_and_pending_requests_of(conn, confide.runtime.catalog, "U0EMP01", now)
+        alone = (
+            await access.active_grants_of(conn, "U0EMP01", now),
+            await access.pending_requests_of(conn, confide.runtime.catalog, "U0EMP01"),
+        )
+    assert together == alone
+    grants_of, pending = together
+    assert [g.secret_id for g in grants_of] == ["customer-list"]
+    assert [r.secret_id for r in pending] == ["pricing-model", "formula-x"]
+    assert pending[1].approved_by == ["U0OWNER01"]
+    assert sorted(pending[1].approvers) == ["U0OWNER01", "U0OWNER02"]
 
 
 async def test_list_and_secrets_show_grants_and_pending(confide: Confide):

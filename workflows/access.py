@@ -827,11 +827,88 @@ async def pending_requests_of(conn: Connection, catalog: Catalog, user_id: str) 
     return _requests_from_rows(catalog, await conn.execute(_PENDING_REQUESTS_OF, {"user_id": user_id}))
 
 
+def _nothing(column: sa.ColumnElement[Any], name: str) -> sa.ColumnElement[Any]:
+    """A typed NULL in the place of `column`, for the rows of a UNION that have no such value."""
+    return sa.cast(sa.null(), column.type).label(name)
+
+
+# `active_grants_of` and `pending_requests_of` in one statement (the list and the App Home show
+# both: on PostgreSQL one round trip where there were two). Each row has the columns both read,
+# named as they name them; the other kind's are NULL.
+_GRANT_COLUMNS = {
+    "grantee": grants.c.grantee,
+    "granted_at": grants.c.granted_at,
+    "expires_at": grants.c.expires_at,
+    "review_due_at": grants.c.review_due_at,
+}
+_REQUEST_COLUMNS = {
+    **{
+        name: access_requests.c[name]
+        for name in (
+            "kind",
+            "grant_id",
+            "requester",
+            "duration_hours",
+            "justification",
+            "approvals_needed",
+            "decided_by",
+            "reason",
+            "created_at",
+        )
+    },
+    "approver": request_approvers.c.user_id,
+    "approver_approved_at": request_approvers.c.approved_at,
+}
+_GRANTS_AND_PENDING_REQUESTS_OF = sa.union_all(
+    sa.select(
+        sa.literal("grant").label("row_kind"),
+        grants.c.id,
+        grants.c.secret_id,
+        grants.c.status,
+        *(column.label(name) for name, column in _GRANT_COLUMNS.items()),
+        *(_nothing(column, name) for name, column in _REQUEST_COLUMNS.items()),
+    ).where(*_ACTIVE_GRANTS_OF.whereclause.clauses),
+    sa.select(
+        sa.literal("request").label("row_kind"),
+        access_requests.c.id,
+        access_requests.c.secret_id,
+        access_requests.c.status,
+        *(_nothing(column, name) for name, column in _GRANT_COLUMNS.items()),
+        *(column.label(name) for name, column in _REQUEST_COLUMNS.items()),
+    )
+    .join_from(
+        access_requests,
+        request_approvers,
+        request_approvers.c.request_id == access_requests.c.id,
+        isouter=True,
+    )
+    .where(*_PENDING_REQUESTS_OF.whereclause.clauses),
+).order_by(
+    sa.literal_column("row_kind"),
+    sa.literal_column("expires_at"),
+    sa.literal_column("id"),
+    sa.literal_column("approver_approved_at"),
+    sa.literal_column("approver"),
+)
+
+
+async def grants_and_pending_requests_of(
+    conn: Connection, catalog: Catalog, user_id: str, now: datetime
+) -> tuple[list[GrantInfo], list[RequestInfo]]:
+    """`active_grants_of` and `pending_requests_of`, read in one statement."""
+    rows = (await conn.execute(_GRANTS_AND_PENDING_REQUESTS_OF, {"user_id": user_id, "now": now})).all()
+    return (
+        [grant_from_row(row) for row in rows if row.row_kind == "grant"],
+        _requests_from_rows(catalog, (row for row in rows if row.row_kind == "request")),
+    )
+
+
 async def list_secrets(
     conn: Connection, catalog: Catalog, user_id: str, now: datetime
 ) -> list[SecretListing]:
-    mine = {g.secret_id: g for g in await active_grants_of(conn, user_id, now)}
-    pending = {r.secret_id for r in await pending_requests_of(conn, catalog, user_id)}
+    my_grants, my_requests = await grants_and_pending_requests_of(conn, catalog, user_id, now)
+    mine = {g.secret_id: g for g in my_grants}
+    pending = {r.secret_id for r in my_requests}
     return [
         SecretListing(
             secret=s,

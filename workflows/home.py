@@ -37,12 +37,13 @@ async def home_for(conn: Connection, catalog: Catalog, user_id: str, now: dateti
     """Everything the App Home shows this person, as of now."""
     owned = await secrets_owned_by(conn, catalog, user_id)
     kudos_count, latest_kudos = await kudos.received_by(conn, user_id)
+    grants, pending = await access.grants_and_pending_requests_of(conn, catalog, user_id, now)
     return Home(
         user_id=user_id,
         now=now,
         owed=await owed_by(conn, catalog, user_id, now),
-        grants=await access.active_grants_of(conn, user_id, now),
-        pending=await access.pending_requests_of(conn, catalog, user_id),
+        grants=grants,
+        pending=pending,
         reviews_due=await compliance.reviews_due(conn, catalog, now, owned) if owned else None,
         dashboard=await compliance.dashboard(conn, catalog, now) if catalog.is_admin(user_id) else None,
         training=await training.overview(conn, catalog, user_id, now),
