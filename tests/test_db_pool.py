@@ -28,10 +28,12 @@ async def test_a_burst_beyond_the_pool_reuses_its_connections(confide_factory: C
 
 
 @postgres_only
-async def test_requests_beyond_the_pool_get_a_connection_in_the_order_they_asked(database_url: str):
+async def test_requests_beyond_the_pool_get_a_connection_in_the_order_they_asked(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+):
     """A connection given back goes to the longest waiter, not to a request that happens to ask
-    before that waiter runs again (the pool's own queue hands it to the latter, and the waiter waits
-    again: under load, a long tail)."""
+    before that waiter runs again (SQLAlchemy's pool queue handed it to the latter, and the waiter
+    waited again: under load, a long tail)."""
     db = Database(database_url, pool_size=1)
     served: list[str] = []
     release, newcomer_arrives = asyncio.Event(), asyncio.Event()
@@ -43,11 +45,14 @@ async def test_requests_beyond_the_pool_get_a_connection_in_the_order_they_asked
             if name == "first":
                 await release.wait()
 
-    def arrive_as_the_first_connection_goes_back(*_: object) -> None:
+    give_back = db._keep_or_close
+
+    async def arrive_as_the_first_connection_goes_back(async_conn: object) -> None:
+        await give_back(async_conn)  # type: ignore[arg-type]
         if release.is_set():  # a request arrives just then: it runs before the woken waiter
             newcomer_arrives.set()
 
-    event.listen(db.sync_engine, "checkin", arrive_as_the_first_connection_goes_back)
+    monkeypatch.setattr(db, "_keep_or_close", arrive_as_the_first_connection_goes_back)
 
     async def newcomer() -> None:
         await newcomer_arrives.wait()
@@ -59,7 +64,7 @@ async def test_requests_beyond_the_pool_get_a_connection_in_the_order_they_asked
     tasks += [asyncio.create_task(use(f"waiter {n}")) for n in range(3)]
     await asyncio.sleep(0.1)  # all three are waiting
     release.set()
-    await asyncio.gather(*tasks)
+    await asyncio.wait_for(asyncio.gather(*tasks), timeout=10)
     await db.dispose()
     assert served == ["first", "waiter 0", "waiter 1", "waiter 2", "newcomer"]
 
@@ -75,5 +80,34 @@ async def test_a_request_that_waits_too_long_for_a_connection_is_told_so(
             async with db.read():
                 pass
     async with db.read() as conn:  # the turn it never got is not lost
+        assert (await conn.execute(sa.text("SELECT 1"))).scalar_one() == 1
+    await db.dispose()
+
+
+@postgres_only
+async def test_kept_connections_leave_room_for_migrations_and_broken_ones_are_not_kept(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(db_module, "POOL_WAIT_SECONDS", 2.0)  # a wait for a connection fails fast
+    db = Database(database_url, pool_size=2)
+    await db.migrate()
+    both_in_use = asyncio.Event()
+
+    async def read(held: list[object]) -> None:
+        async with db.read() as conn:
+            held.append(conn)
+            if len(held) == 2:
+                both_in_use.set()
+            await both_in_use.wait()
+            await conn.execute(sa.text("SELECT 1"))
+
+    held: list[object] = []
+    await asyncio.gather(read(held), read(held))  # both of the pool's connections now kept
+    applied, expected = await db.migration_state()  # needs one of them
+    assert applied == expected
+
+    async with db.read() as conn:
+        await conn.async_connection.invalidate()  # type: ignore[attr-defined]
+    async with db.read() as conn:  # not handed the broken one
         assert (await conn.execute(sa.text("SELECT 1"))).scalar_one() == 1
     await db.dispose()

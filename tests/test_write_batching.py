@@ -119,12 +119,19 @@ class Wire:
 
     def __init__(self) -> None:
         self.queries: list[str] = []
+        self._driver: Any = None
+
+    def _heard(self, logged: Any) -> None:
+        self.queries.append(logged.query.strip())
 
     async def listen(self, conn: Connection) -> None:
-        raw = await conn.async_connection.get_raw_connection()  # type: ignore[attr-defined]
-        raw.driver_connection.add_query_logger(lambda logged: self.queries.append(logged.query.strip()))
+        self._driver = (await conn.async_connection.get_raw_connection()).driver_connection  # type: ignore[attr-defined]
+        self._driver.add_query_logger(self._heard)
 
-    def verbs(self) -> list[str]:
+    async def verbs(self) -> list[str]:
+        """The first word of each statement heard. (asyncpg tells its loggers in the loop's next turn.)"""
+        await asyncio.sleep(0)
+        self._driver.remove_query_logger(self._heard)
         return [q.split()[0].rstrip(";") for q in self.queries]
 
 
@@ -137,7 +144,7 @@ async def test_a_write_of_only_batched_inserts_is_one_statement_without_begin_or
         await enqueue(conn, "U0B", 2)
         await conn.insert_later(_MEMBER, member("U0A"))
         await audit.record(conn, at=NOW, actor="U0A", action="test.entry", subject="s")
-    assert wire.verbs() == ["WITH"]
+    assert await wire.verbs() == ["WITH"]
     assert await queued(db) == [("U0A", 1), ("U0B", 2)]
     assert await count(db, members) == 1 and await count(db, audit_unsealed) == 1
 
@@ -150,13 +157,13 @@ async def test_reads_before_the_first_change_need_no_transaction_and_a_lock_begi
         await conn.execute(_COUNT_QUEUED)
         await conn.execute(_LOCK_MEMBERS)
         await enqueue(conn, "U0A", 1)
-    assert wire.verbs() == ["SELECT", "BEGIN", "SELECT", "INSERT", "COMMIT"]
+    assert await wire.verbs() == ["SELECT", "BEGIN", "SELECT", "INSERT", "COMMIT"]
     wire = Wire()
     async with db.write() as conn:
         await wire.listen(conn)
         await enqueue(conn, "U0A", 2)
         await conn.execute(_COUNT_QUEUED)  # reads the batch, so sends it first, in a transaction
-    assert wire.verbs() == ["BEGIN", "INSERT", "SELECT", "COMMIT"]
+    assert await wire.verbs() == ["BEGIN", "INSERT", "SELECT", "COMMIT"]
 
 
 @postgres_only
@@ -179,7 +186,7 @@ async def test_filing_a_request_is_one_read_and_one_write(db: Database):
                 justification="planning",
             )
         assert info.id is not None
-        return wire.verbs()
+        return await wire.verbs()
 
     await file("U0WARM1")
     assert await file("U0EMP01") == ["SELECT", "WITH"]  # its standing (owner's too), then its rows
@@ -204,7 +211,7 @@ async def test_recording_a_delivery_and_leasing_the_next_is_one_statement(db: Da
     async with db.write() as conn:
         await wire.listen(conn)
         third = await outbox.record_sent(conn, second, NOW, None, lease_next=lease)
-    assert wire.verbs() == ["WITH"]
+    assert await wire.verbs() == ["WITH"]
     assert third is not None and third.id == second.id + 1 and third.lease_until == NOW + lease
     async with db.read() as conn:
         sent = await conn.execute(sa.select(outbox_table.c.id).where(outbox_table.c.sent_at.is_not(None)))

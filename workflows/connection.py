@@ -390,7 +390,13 @@ class PostgresConnection:
 
     async def _asyncpg(self) -> Any:
         if self._driver is None:
-            self._driver = (await self.async_connection.get_raw_connection()).driver_connection
+            checked_out = self.async_connection.sync_connection
+            if checked_out.invalidated or checked_out.closed:  # reconnecting: SQLAlchemy's way, with I/O
+                self._driver = (await self.async_connection.get_raw_connection()).driver_connection
+            else:
+                # Already connected, so no I/O: read it without the greenlet hop of
+                # `get_raw_connection` (tens of µs, a tenth of a read's client CPU).
+                self._driver = checked_out.connection.driver_connection
         return self._driver
 
     async def _run(self, prepared: Prepared) -> Any:

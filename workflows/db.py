@@ -105,6 +105,9 @@ class Database:
         # woken for it runs, and that waiter waits again. Under load some requests lost many turns:
         # taking turns here took a third off the write p99 (BENCHMARKS.md).
         self._connection_turns = asyncio.Semaphore(pool_size) if self.async_engine is not None else None
+        # PostgreSQL connections kept checked out between requests, handed out in those turns: a
+        # checkout from SQLAlchemy's pool and its return cost about as much client CPU as a query.
+        self._kept: list[AsyncConnection] = []
         # SQLite has one writer at a time. This process's writers queue here, in order, rather than in
         # SQLite's busy handler, whose growing sleeps made the slowest writes wait for seconds
         # (BENCHMARKS.md). Writers of other processes are waited for in `_begin_sqlite_write`.
@@ -319,18 +322,35 @@ class Database:
     async def _connection(self) -> AsyncIterator[Connection]:
         """A connection outside any transaction of ours (migrations run their own)."""
         if self.async_engine is not None:
-            async with self._pooled() as async_conn:
-                # Alembic's transaction must be a real one: a failed migration leaves nothing.
-                yield await async_conn.execution_options(isolation_level="READ COMMITTED")
+            async with self._turn():
+                # Kept connections hold all of the pool's once it has served that many at once.
+                async_conn = self._kept.pop() if self._kept else await self.async_engine.connect()
+                try:
+                    # Alembic's transaction must be a real one: a failed migration leaves nothing.
+                    yield await async_conn.execution_options(isolation_level="READ COMMITTED")
+                finally:
+                    # Back to SQLAlchemy's pool, not kept: that resets its isolation level.
+                    await async_conn.close()
             return
         with self.sync_engine.connect() as sync_conn:
             yield InlineConnection(sync_conn, self._statements)
 
     @asynccontextmanager
     async def _pooled(self) -> AsyncIterator[AsyncConnection]:
-        """A PostgreSQL connection from the pool, in turn (`_connection_turns`). Waiting longer than
-        the pool would have (its timeout, 30 s) raises as the pool does."""
-        assert self.async_engine is not None and self._connection_turns is not None
+        """A PostgreSQL connection, in turn: a kept one if any is free, else a new one from the pool."""
+        assert self.async_engine is not None
+        async with self._turn():
+            async_conn = self._kept.pop() if self._kept else await self.async_engine.connect()
+            try:
+                yield async_conn
+            finally:
+                await self._keep_or_close(async_conn)
+
+    @asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        """One of the pool's connections to use (`_connection_turns`). Waiting longer than the pool
+        would have (its timeout, 30 s) raises as the pool does."""
+        assert self._connection_turns is not None
         try:
             async with asyncio.timeout(POOL_WAIT_SECONDS):
                 await self._connection_turns.acquire()
@@ -340,10 +360,20 @@ class Database:
                 " (CONFIDE_DATABASE_POOL_SIZE connections, all in use)"
             ) from None
         try:
-            async with self.async_engine.connect() as async_conn:
-                yield async_conn
+            yield
         finally:
             self._connection_turns.release()
+
+    async def _keep_or_close(self, async_conn: AsyncConnection) -> None:
+        """Keep a connection for the next request, unless it broke (it is then closed: SQLAlchemy
+        discards an invalidated one). Our transactions are always over by now (`PostgresConnection`);
+        SQLAlchemy's own bookkeeping of one, begun by a statement it ran, is reset."""
+        if async_conn.invalidated or async_conn.closed:
+            await async_conn.close()
+            return
+        if async_conn.in_transaction():  # autocommit: a rollback sends nothing, it clears the books
+            await async_conn.rollback()
+        self._kept.append(async_conn)
 
     async def wait_for_group_commits(self) -> None:
         """Let the SQLite group commits under way finish (before the connection is closed)."""
@@ -371,6 +401,8 @@ class Database:
         if self._checkpointer is not None:
             await self._checkpointer.stop()
         if self.async_engine is not None:
+            while self._kept:
+                await self._kept.pop().close()
             await self.async_engine.dispose()
         else:
             if self._sqlite_write_connection is not None:
