@@ -5,11 +5,13 @@ Slack; and every time written on the reporter's behalf is cut to the day."""
 import asyncio
 import json
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from tests.case_helpers import case_card, click_and_submit, file_report, start, wait_note
+from tests.conftest import Clock
 from tests.fake_slack import slack_user
 from workflows import audit
 from workflows.tables import audit_log, case_messages, cases, metadata, outbox
@@ -59,7 +61,8 @@ async def test_anonymous_report_and_follow_up_leave_no_trace_of_the_reporter(
     confide_factory, database_url, caplog
 ):
     capture_every_logger_at_debug(caplog)
-    confide = await start(confide_factory)
+    # Early in a day, so the hours the test moves on stay within it, whenever it runs.
+    confide = await start(confide_factory, clock=Clock(datetime(2026, 12, 1, 9, 0, tzinfo=UTC)))
     fake = confide.fake
     # Slack knows the reporter (name and all); Confide's directory was synced before they joined.
     fake.users.append(slack_user(REPORTER, REPORTER_NAME))

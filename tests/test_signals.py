@@ -110,7 +110,8 @@ async def test_repeated_denials(confide_factory: ConfideFactory):
 
 async def test_departure_after_restricted_grants_is_raised_at_offboarding(confide: object, confide_factory):
     confide = await confide_factory.start(
-        CATALOG.replace('"U0OWNER01"]\nclassification', '"U0OWNER01"]\nclassification')
+        CATALOG.replace('"U0OWNER01"]\nclassification', '"U0OWNER01"]\nclassification'),
+        clock=Clock(NOON_LONDON),  # within working hours: no out-of-hours alert, whenever this runs
     )
     fake = confide.fake
     await request(confide, "U0EMP01", "request alpha 5d migration")
