@@ -324,7 +324,7 @@ class Database:
         if self.async_engine is not None:
             async with self._turn():
                 # Kept connections hold all of the pool's once it has served that many at once.
-                async_conn = self._kept.pop() if self._kept else await self.async_engine.connect()
+                async_conn = await self._checkout()
                 try:
                     # Alembic's transaction must be a real one: a failed migration leaves nothing.
                     yield await async_conn.execution_options(isolation_level="READ COMMITTED")
@@ -340,7 +340,7 @@ class Database:
         """A PostgreSQL connection, in turn: a kept one if any is free, else a new one from the pool."""
         assert self.async_engine is not None
         async with self._turn():
-            async_conn = self._kept.pop() if self._kept else await self.async_engine.connect()
+            async_conn = await self._checkout()
             try:
                 yield async_conn
             finally:
@@ -363,6 +363,11 @@ class Database:
             yield
         finally:
             self._connection_turns.release()
+
+    async def _checkout(self) -> AsyncConnection:
+        """A kept connection if one is free, else one from SQLAlchemy's pool (callers hold a turn)."""
+        assert self.async_engine is not None
+        return self._kept.pop() if self._kept else await self.async_engine.connect()
 
     async def _keep_or_close(self, async_conn: AsyncConnection) -> None:
         """Keep a connection for the next request, unless it broke (it is then closed: SQLAlchemy
