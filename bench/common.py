@@ -125,16 +125,19 @@ async def fresh_database(spec: str, workdir: Path, label: str) -> AsyncIterator[
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
         return
-    base, _, name = spec.rpartition("/")
+    # A query string (`?host=/var/run/postgresql` for the server's Unix socket) is kept on every URL.
+    where, question, query = spec.partition("?")
+    query = question + query
+    base, _, name = where.rpartition("/")
     fresh = re.sub(r"[^a-z0-9_]", "_", f"{name or 'confide'}_{label}_{uuid.uuid4().hex[:8]}".lower())
-    admin = base + "/postgres"
+    admin = base + "/postgres" + query
     conn = await asyncpg.connect(admin.replace("postgresql+asyncpg://", "postgresql://"))
     try:
         await conn.execute(f'CREATE DATABASE "{fresh}"')
     finally:
         await conn.close()
     try:
-        yield f"{base}/{fresh}"
+        yield f"{base}/{fresh}{query}"
     finally:
         conn = await asyncpg.connect(admin.replace("postgresql+asyncpg://", "postgresql://"))
         try:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
+import asyncpg
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -111,3 +113,49 @@ async def test_kept_connections_leave_room_for_migrations_and_broken_ones_are_no
     async with db.read() as conn:  # not handed the broken one
         assert (await conn.execute(sa.text("SELECT 1"))).scalar_one() == 1
     await db.dispose()
+
+
+@postgres_only
+async def test_connections_the_server_closed_are_replaced_not_handed_out(database_url: str):
+    """A database restart (or an idle timeout) closes every connection's backend. The next requests
+    get working connections, not an error each, one per dead connection: whether the dead one waited
+    in SQLAlchemy's pool (as a migration leaves it) or was kept between requests."""
+    db = Database(database_url, pool_size=3)
+    await db.migrate()  # its connection goes back to SQLAlchemy's pool
+    assert await _terminate_backends_of(database_url) == 1
+    all_in_use = asyncio.Event()
+
+    async def read(seen: list[int]) -> None:
+        async with db.read() as conn:
+            seen.append((await conn.execute(sa.text("SELECT pg_backend_pid()"))).scalar_one())
+            if len(seen) == 3:
+                all_in_use.set()
+            await all_in_use.wait()
+
+    seen: list[int] = []
+    await asyncio.gather(*(read(seen) for _ in range(3)))  # three connections kept
+    assert len(set(seen)) == 3
+    assert await _terminate_backends_of(database_url) == 3
+
+    for _ in range(3):
+        async with db.read() as conn:
+            assert (await conn.execute(sa.text("SELECT 1"))).scalar_one() == 1
+    async with db.write() as conn:
+        assert (await conn.execute(sa.text("SELECT 2"))).scalar_one() == 2
+    await db.dispose()
+
+
+async def _terminate_backends_of(database_url: str) -> int:
+    """As a restart would: end every backend serving that database, and let the clients hear of it."""
+    admin = await asyncpg.connect(os.environ["TEST_DATABASE_URL"])
+    try:
+        ended = await admin.fetchval(
+            # CASE, since SQL may test a WHERE clause's conditions in any order.
+            "SELECT sum(CASE WHEN datname = $1 AND pg_terminate_backend(pid) THEN 1 ELSE 0 END)"
+            " FROM pg_stat_activity",
+            database_url.rpartition("/")[2],
+        )
+    finally:
+        await admin.close()
+    await asyncio.sleep(0.2)
+    return int(ended)

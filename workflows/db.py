@@ -96,6 +96,7 @@ class Database:
                 self.url,
                 pool_size=pool_size,
                 max_overflow=0,
+                pool_pre_ping=True,
                 hide_parameters=True,
                 isolation_level="AUTOCOMMIT",
             )
@@ -365,9 +366,20 @@ class Database:
             self._connection_turns.release()
 
     async def _checkout(self) -> AsyncConnection:
-        """A kept connection if one is free, else one from SQLAlchemy's pool (callers hold a turn)."""
+        """A kept connection if one is free, else one from SQLAlchemy's pool (callers hold a turn).
+
+        A kept connection whose server side went away while it waited (a database restart, an idle
+        timeout, a terminated backend) is closed instead of handed out: asyncpg has read the server's
+        goodbye by then, so telling costs no round trip. The pool pings what it hands out
+        (`pool_pre_ping`), which costs one only when a kept connection is first opened or replaced."""
         assert self.async_engine is not None
-        return self._kept.pop() if self._kept else await self.async_engine.connect()
+        while self._kept:
+            async_conn = self._kept.pop()
+            if not _server_closed(async_conn):
+                return async_conn
+            await async_conn.invalidate()
+            await async_conn.close()
+        return await self.async_engine.connect()
 
     async def _keep_or_close(self, async_conn: AsyncConnection) -> None:
         """Keep a connection for the next request, unless it broke (it is then closed: SQLAlchemy
@@ -414,6 +426,11 @@ class Database:
                 self._sqlite_write_connection.close()
                 self._sqlite_write_connection = None
             self.sync_engine.dispose()
+
+
+def _server_closed(async_conn: AsyncConnection) -> bool:
+    """Whether asyncpg knows the server closed this connection (no I/O: it read the goodbye)."""
+    return bool(async_conn.sync_connection.connection.driver_connection.is_closed())
 
 
 @dataclass
