@@ -125,10 +125,7 @@ async def fresh_database(spec: str, workdir: Path, label: str) -> AsyncIterator[
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
         return
-    # A query string (`?host=/var/run/postgresql` for the server's Unix socket) is kept on every URL.
-    where, question, query = spec.partition("?")
-    query = question + query
-    base, _, name = where.rpartition("/")
+    base, name, query = split_database_url(spec)
     fresh = re.sub(r"[^a-z0-9_]", "_", f"{name or 'confide'}_{label}_{uuid.uuid4().hex[:8]}".lower())
     admin = base + "/postgres" + query
     conn = await asyncpg.connect(admin.replace("postgresql+asyncpg://", "postgresql://"))
@@ -144,6 +141,15 @@ async def fresh_database(spec: str, workdir: Path, label: str) -> AsyncIterator[
             await conn.execute(f'DROP DATABASE IF EXISTS "{fresh}" WITH (FORCE)')
         finally:
             await conn.close()
+
+
+def split_database_url(url: str) -> tuple[str, str, str]:
+    """A PostgreSQL URL as (server, database name, query string), so a database beside it is
+    `server/other + query`. The query string (`?host=/var/run/postgresql` for the server's Unix
+    socket) is kept on every URL made from it."""
+    where, question, query = url.partition("?")
+    base, _, name = where.rpartition("/")
+    return base, name, question + query
 
 
 def database_kind(spec: str) -> str:

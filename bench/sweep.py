@@ -24,6 +24,7 @@ from bench.common import (
     fresh_database,
     header,
     median,
+    split_database_url,
 )
 from config.catalog import Catalog, load_catalog
 from workflows import audit
@@ -52,17 +53,17 @@ async def copy_of(template_url: str, workdir: Path) -> AsyncIterator[str]:
         yield f"sqlite:///{target}"
         target.unlink(missing_ok=True)
         return
-    base, _, template = template_url.rpartition("/")
+    base, template, query = split_database_url(template_url)
     name = f"{template}_copy"
-    admin = await asyncpg.connect(base + "/postgres")
+    admin = await asyncpg.connect(base + "/postgres" + query)
     try:
         await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     finally:
         await admin.close()
     try:
-        yield f"{base}/{name}"
+        yield f"{base}/{name}{query}"
     finally:
-        admin = await asyncpg.connect(base + "/postgres")
+        admin = await asyncpg.connect(base + "/postgres" + query)
         try:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from bench import seed
 from bench.ack import bench_ack
+from bench.common import split_database_url
 from bench.delivery import bench_delivery
 from bench.floor import DatabaseFloor
 from bench.memory import bench_memory
@@ -110,3 +111,17 @@ async def test_workflow_benchmark_files_and_audits_every_request(server: str, tm
     runs = await bench_workflow(server, tmp_path, writes=8, concurrencies=[1, 3], repeats=1)
     assert [(r.concurrency, r.writes, r.sealed) for r in runs] == [(1, 8, 8), (3, 8, 8)]
     assert all(r.cpu_per_write > 0 for r in runs)
+
+
+def test_a_database_beside_the_one_named_keeps_the_url_s_query_string():
+    # `?host=/var/run/postgresql`: the benchmarks reach a same-host server through its Unix socket.
+    assert split_database_url("postgresql://postgres@/confide_bench?host=/var/run/postgresql") == (
+        "postgresql://postgres@",
+        "confide_bench",
+        "?host=/var/run/postgresql",
+    )
+    assert split_database_url("postgresql://postgres@127.0.0.1:5432/confide") == (
+        "postgresql://postgres@127.0.0.1:5432",
+        "confide",
+        "",
+    )
