@@ -98,6 +98,7 @@ async def one_repeat(
                 check=filed if name == "confide" else acked,
                 server_pid=server.pid,
             )
+        await wait_for_delivery(stack, figures[("confide", "cold write")].count, max_seconds)
         for name, server in targets.items():
             figures[(name, "write")] = await run_commands(
                 server.url,
