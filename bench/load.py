@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -64,10 +65,16 @@ async def run_commands(
                     print(f"   unexpected answer to {command}: {status} {str(body)[:200]}")
 
     cpu_before = cpu_seconds(server_pid) if server_pid else 0.0
+    # The load generator must not pause: a full collection here (this process also holds the fake
+    # Slack's record of every call) took 105-110 ms once per repeat, and whichever server was being
+    # measured then got those 50 requests' worth of outliers in its p99 (BENCHMARKS.md).
+    gc.collect()
+    gc.disable()
     started = time.perf_counter()
     try:
         await asyncio.gather(*(worker() for _ in range(concurrency)))
     finally:
+        gc.enable()
         await driver.close()
     wall = time.perf_counter() - started
     cpu = cpu_seconds(server_pid) - cpu_before if server_pid else float("nan")
