@@ -75,6 +75,8 @@ async def test_selects_give_the_same_rows_with_the_same_types(db: Database):
         (access._PENDING_REQUESTS_OF, {"user_id": "U1"}),
         (access._REQUEST_STANDING, parameters),
         (sa.select(members.c.user_id, members.c.deleted, members.c.is_bot), None),
+        # A UNION ALL (`/access list` reads grants and pending requests in one): a CompoundSelect.
+        (access._GRANTS_AND_PENDING_REQUESTS_OF, {"user_id": "U1", "now": NOW}),
     ]:
         through_sqlalchemy, through_driver = await twice(db, statement, given)
         assert through_driver[2] == "DriverResult"  # it did take the driver's path

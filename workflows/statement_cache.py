@@ -253,7 +253,7 @@ def _forget(cache: weakref.ref[StatementCache], key: int) -> None:
 
 @functools.cache
 def _is_core_statement(kind: type) -> bool:
-    return issubclass(kind, sa.Select | sa.Insert | sa.Update | sa.Delete)
+    return issubclass(kind, sa.Select | sa.CompoundSelect | sa.Insert | sa.Update | sa.Delete)
 
 
 def _compile(statement: Any, names: frozenset[str], dialect: sa.Dialect) -> _Compiled | None:
