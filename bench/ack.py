@@ -59,7 +59,7 @@ def read_commands(count: int, people: int) -> list[tuple[str, str, str]]:
 async def wait_for_delivery(stack: Stack, expected: int, max_seconds: float) -> None:
     """Let the deliverer post the request cards before the next phase, so phases don't overlap."""
     deadline = time.monotonic() + max_seconds
-    while len(stack.fake.calls_to("chat.postMessage")) < expected and time.monotonic() < deadline:
+    while stack.fake.count("chat.postMessage") < expected and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
 
 

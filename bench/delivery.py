@@ -101,7 +101,7 @@ async def one_run(
                 started = time.perf_counter()
                 runtime.deliverer.start()
                 deadline = started + max_seconds
-                while len(fake.calls_to("chat.postMessage")) < messages and time.perf_counter() < deadline:
+                while fake.count("chat.postMessage") < messages and time.perf_counter() < deadline:
                     await asyncio.sleep(0.01)
                 seconds = time.perf_counter() - started
                 await asyncio.sleep(0.2)  # anything sent twice would show up now
