@@ -61,6 +61,10 @@ async def wait_for_delivery(stack: Stack, expected: int, max_seconds: float) -> 
     deadline = time.monotonic() + max_seconds
     while stack.fake.count("chat.postMessage") < expected and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
+    if (posted := stack.fake.count("chat.postMessage")) < expected:
+        print(
+            f"   only {posted} of {expected} cards delivered in {max_seconds:.0f} s: the next phase overlaps"
+        )
 
 
 async def one_repeat(
@@ -109,7 +113,8 @@ async def one_repeat(
                 check=filed if name == "confide" else acked,
                 server_pid=server.pid,
             )
-        await wait_for_delivery(stack, warm_up + figures[("confide", "write")].count, max_seconds)
+        cards = figures[("confide", "cold write")].count + figures[("confide", "write")].count
+        await wait_for_delivery(stack, cards, max_seconds)
         for name, server in targets.items():
             figures[(name, "read")] = await run_commands(
                 server.url,

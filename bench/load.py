@@ -64,12 +64,12 @@ async def run_commands(
                 if errors <= 3:  # enough to tell what went wrong, without flooding the report
                     print(f"   unexpected answer to {command}: {status} {str(body)[:200]}")
 
-    cpu_before = cpu_seconds(server_pid) if server_pid else 0.0
     # The load generator must not pause: a full collection here (this process also holds the fake
     # Slack's record of every call) took 105-110 ms once per repeat, and whichever server was being
     # measured then got those 50 requests' worth of outliers in its p99 (BENCHMARKS.md).
     gc.collect()
     gc.disable()
+    cpu_before = cpu_seconds(server_pid) if server_pid else 0.0  # after the collection it waited for
     started = time.perf_counter()
     try:
         await asyncio.gather(*(worker() for _ in range(concurrency)))

@@ -12,7 +12,7 @@ from sqlalchemy import event
 
 from tests.conftest import ConfideFactory, postgres_only
 from workflows import db as db_module
-from workflows.db import Database
+from workflows.db import Database, _server_closed
 
 
 async def test_a_burst_beyond_the_pool_reuses_its_connections(confide_factory: ConfideFactory):
@@ -122,7 +122,7 @@ async def test_connections_the_server_closed_are_replaced_not_handed_out(databas
     in SQLAlchemy's pool (as a migration leaves it) or was kept between requests."""
     db = Database(database_url, pool_size=3)
     await db.migrate()  # its connection goes back to SQLAlchemy's pool
-    assert await _terminate_backends_of(database_url) == 1
+    assert await _terminate_backends_of(database_url, db) == 1
     all_in_use = asyncio.Event()
 
     async def read(seen: list[int]) -> None:
@@ -135,7 +135,7 @@ async def test_connections_the_server_closed_are_replaced_not_handed_out(databas
     seen: list[int] = []
     await asyncio.gather(*(read(seen) for _ in range(3)))  # three connections kept
     assert len(set(seen)) == 3
-    assert await _terminate_backends_of(database_url) == 3
+    assert await _terminate_backends_of(database_url, db) == 3
 
     for _ in range(3):
         async with db.read() as conn:
@@ -145,17 +145,24 @@ async def test_connections_the_server_closed_are_replaced_not_handed_out(databas
     await db.dispose()
 
 
-async def _terminate_backends_of(database_url: str) -> int:
-    """As a restart would: end every backend serving that database, and let the clients hear of it."""
+async def _terminate_backends_of(database_url: str, db: Database) -> int:
+    """As a restart would: end every client backend serving that database, and wait until the server
+    has let them go and each connection kept by `db` has heard of it."""
+    name = database_url.rpartition("/")[2]
     admin = await asyncpg.connect(os.environ["TEST_DATABASE_URL"])
     try:
+        # pg_terminate_backend in THEN: a CASE runs it only for the rows its WHEN picks (a WHERE
+        # clause's conditions may be tested in any order).
         ended = await admin.fetchval(
-            # CASE, since SQL may test a WHERE clause's conditions in any order.
-            "SELECT sum(CASE WHEN datname = $1 AND pg_terminate_backend(pid) THEN 1 ELSE 0 END)"
-            " FROM pg_stat_activity",
-            database_url.rpartition("/")[2],
+            "SELECT sum(CASE WHEN datname = $1 AND backend_type = 'client backend'"
+            " THEN pg_terminate_backend(pid)::int ELSE 0 END) FROM pg_stat_activity",
+            name,
         )
+        for _ in range(100):
+            left = await admin.fetchval("SELECT count(*) FROM pg_stat_activity WHERE datname = $1", name)
+            if left == 0 and all(_server_closed(kept) for kept in db._kept):
+                break
+            await asyncio.sleep(0.05)
     finally:
         await admin.close()
-    await asyncio.sleep(0.2)
     return int(ended)

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from workflows import access, outbox
 from workflows.db import Database
-from workflows.tables import access_requests, members, request_approvers
+from workflows.tables import access_requests, grants, members, request_approvers
 from workflows.tables import outbox as outbox_table
 
 NOW = datetime(2026, 11, 29, 12, 0, 0, 123456, tzinfo=UTC)
@@ -65,6 +65,18 @@ async def test_selects_give_the_same_rows_with_the_same_types(db: Database):
             members.insert(),
             {"user_id": "U8", "name": "Gone", "deleted": True, "first_seen_at": NOW, "updated_at": NOW},
         )
+        await conn.execute(  # so both halves of the UNION below have a row
+            grants.insert(),
+            {
+                "secret_id": "customer-list",
+                "grantee": "U1",
+                "request_id": request_id,
+                "status": "active",
+                "granted_at": NOW,
+                "expires_at": NOW + timedelta(days=30),
+                "review_due_at": NOW + timedelta(days=7),
+            },
+        )
     parameters = {
         "user_id": "U1",
         "secret_id": "customer-list",
@@ -83,6 +95,8 @@ async def test_selects_give_the_same_rows_with_the_same_types(db: Database):
         assert through_driver[:2] == through_sqlalchemy[:2]
         for row_a, row_b in zip(through_sqlalchemy[0], through_driver[0], strict=True):
             assert [type(v) for v in row_a] == [type(v) for v in row_b]
+    listed = (await twice(db, access._GRANTS_AND_PENDING_REQUESTS_OF, {"user_id": "U1", "now": NOW}))[1][0]
+    assert {row[0] for row in listed} == {"grant", "request"}  # rows from each half
     standing = (await twice(db, access._REQUEST_STANDING, parameters))[1][0][0]
     assert standing[3] == request_id  # the pending request, found by the subquery
     pending = (await twice(db, access._PENDING_REQUESTS_OF, {"user_id": "U1"}))[1][0]

@@ -436,7 +436,7 @@ class PostgresConnection:
 
 def _only_reads(statement: Any) -> bool:
     """A SELECT that locks nothing: it may run before the write's transaction begins."""
-    return isinstance(statement, sa.Select) and statement._for_update_arg is None
+    return isinstance(statement, sa.Select | sa.CompoundSelect) and statement._for_update_arg is None
 
 
 def _sqlalchemy_error(sql: str, error: Exception, dialect: sa.Dialect) -> sa.exc.DBAPIError:

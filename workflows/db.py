@@ -371,14 +371,19 @@ class Database:
         A kept connection whose server side went away while it waited (a database restart, an idle
         timeout, a terminated backend) is closed instead of handed out: asyncpg has read the server's
         goodbye by then, so telling costs no round trip. The pool pings what it hands out
-        (`pool_pre_ping`), which costs one only when a kept connection is first opened or replaced."""
+        (`pool_pre_ping`): one round trip whenever a connection comes from it rather than from the
+        kept ones (first opened, replacing a closed one, or after a migration check such as
+        `/healthz`, which gives its connection back to the pool)."""
         assert self.async_engine is not None
         while self._kept:
             async_conn = self._kept.pop()
             if not _server_closed(async_conn):
                 return async_conn
-            await async_conn.invalidate()
-            await async_conn.close()
+            try:
+                await async_conn.invalidate()
+                await async_conn.close()
+            except Exception:  # it is gone either way; the request still gets a working one
+                logger.exception("could not discard a database connection the server closed")
         return await self.async_engine.connect()
 
     async def _keep_or_close(self, async_conn: AsyncConnection) -> None:
