@@ -414,3 +414,28 @@ async def test_a_card_keeps_the_location_it_was_first_posted_at(database_url):
         assert await queue.card_location(conn, "request:7", "U0OWNER01") == ("D0OWNER01", "100.1")
         assert await queue.card_location(conn, "request:7", "U0OWNER02") is None
     await db.dispose()
+
+
+async def test_due_heads_are_each_recipients_oldest_unsent_message_when_it_is_due_and_free(database_url):
+    db = Database(database_url)
+    await db.migrate()
+    now = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+    with queue.recording() as written:
+        async with db.write() as conn:
+            for name, recipient in [("a", "U1"), ("b", "U2"), ("c", "U1"), ("d", "U3"), ("e", "U4")]:
+                await queue.enqueue(conn, recipient=recipient, kind="notice", data={"text": name}, now=now)
+    ids = dict(zip("abcde", written, strict=True))
+    async with db.write() as conn:
+        await queue.claim(conn, [ids["b"]], now)  # U2's head is leased to a sender
+        [d] = await queue.claim(conn, [ids["d"]], now)
+        await queue.mark_failed(conn, d, now, "503 service_unavailable")  # U3's head backs off
+    async with db.read() as conn:
+        assert await queue.due_heads(conn, now) == [ids["a"], ids["e"]]  # not U1's second
+        assert await queue.due_heads(conn, now, limit=1) == [ids["a"]]
+        assert await queue.due_heads(conn, now, exclude={"U1"}) == [ids["e"]]
+    async with db.write() as conn:
+        [a] = await queue.claim(conn, [ids["a"]], now)
+        await queue.mark_sent(conn, a, now, ("D1", "1.1"))
+    async with db.read() as conn:  # U1's next is its head now
+        assert await queue.due_heads(conn, now) == [ids["c"], ids["e"]]
+    await db.dispose()

@@ -102,6 +102,13 @@ outbox = sa.Table(
     sa.Column("sent_at", UTCDateTime()),
     sa.Column("last_error", sa.String(200)),
     sa.Index("ix_outbox_pending", "sent_at", "recipient", "id"),
+    # The unsent messages in order (migration 0013): the deliverer reads the oldest few of them.
+    sa.Index(
+        "ix_outbox_unsent",
+        "id",
+        sqlite_where=sa.text("sent_at IS NULL"),
+        postgresql_where=sa.text("sent_at IS NULL"),
+    ),
 )
 
 # Where each card was posted, so that any later decision can update every copy of it.
