@@ -102,12 +102,10 @@ outbox = sa.Table(
     sa.Column("sent_at", UTCDateTime()),
     sa.Column("last_error", sa.String(200)),
     sa.Index("ix_outbox_pending", "sent_at", "recipient", "id"),
-    # The unsent messages in order (migration 0013): the deliverer reads the oldest few of them.
-    sa.Index(
-        "ix_outbox_unsent",
-        "id",
-        sqlite_where=sa.text("sent_at IS NULL"),
-        postgresql_where=sa.text("sent_at IS NULL"),
+    # PostgreSQL: the unsent messages in order (migration 0013), of which the deliverer reads the
+    # oldest few (`outbox.due_heads`).
+    sa.Index("ix_outbox_unsent", "id", postgresql_where=sa.text("sent_at IS NULL")).ddl_if(
+        dialect="postgresql"
     ),
 )
 
