@@ -256,7 +256,8 @@ async def due_heads(
         parameters = {"now": now, "limit": limit, "exclude": list(exclude)}
         return list((await conn.execute(_DUE_HEADS_GROUPED, parameters)).scalars().all())
     rows = (await conn.execute(_DUE_HEADS_IN_ORDER, {"now": now})).all()
-    return [row.id for row in rows if row.recipient not in exclude][: min(limit, _HEADS_READ - len(exclude))]
+    wanted = max(0, min(limit, _HEADS_READ - len(exclude)))
+    return [row.id for row in rows if row.recipient not in exclude][:wanted]
 
 
 async def claim(
