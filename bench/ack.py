@@ -89,8 +89,8 @@ async def one_repeat(
         # preparing and planning each statement: a server that has been up a while has paid all that.
         # Both operations are warmed, the writes by people the measured phases leave alone. The
         # warm-up's writes are reported too, as the first burst after a start ("cold write").
+        warm = read_commands(warm_up, requests)
         for server in targets.values():
-            warm = read_commands(warm_up, requests)
             await run_commands(server.url, stack.fake, warm, concurrency=concurrency, max_seconds=max_seconds)
         for name, server in targets.items():
             figures[(name, "cold write")] = await run_commands(
