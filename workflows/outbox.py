@@ -187,8 +187,10 @@ def _lease_recipients_oldest(*other_than: sa.ColumnElement[bool]) -> sa.Update:
     """Lease a recipient's oldest unsent message (among those `other_than` allows) if it is due and
     free: a conditional update, so one sender wins."""
     oldest = (
-        sa.select(sa.func.min(outbox.c.id))
+        sa.select(outbox.c.id)
         .where(outbox.c.recipient == sa.bindparam("for_recipient"), outbox.c.sent_at.is_(None), *other_than)
+        .order_by(outbox.c.sent_at, outbox.c.id)
+        .limit(sa.literal_column("1"))
         .scalar_subquery()
     )
     return (
