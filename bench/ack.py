@@ -12,7 +12,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from bench import seed
-from bench.common import Latencies, database_kind, header, median, ms, peak_rss_mb
+from bench.common import Latencies, database_kind, header, is_local_postgres, median, ms, peak_rss_mb
 from bench.load import acked, filed, run_commands
 from bench.servers import Stack, running_stack
 from workflows import audit
@@ -79,6 +79,7 @@ async def one_repeat(
 ) -> AckRun:
     figures: dict[tuple[str, str], Latencies] = {}
     warm_up = min(WARM_UP, requests)
+    local_postgres = is_local_postgres(database)
     async with running_stack(
         database, workdir, people=requests + warm_up, seed_grants=seed_grants, with_floor=True
     ) as stack:
@@ -101,6 +102,7 @@ async def one_repeat(
                 max_seconds=max_seconds,
                 check=filed if name == "confide" else acked,
                 server_pid=server.pid,
+                local_postgres=local_postgres,
             )
         await wait_for_delivery(stack, figures[("confide", "cold write")].count, max_seconds)
         for name, server in targets.items():
@@ -112,6 +114,7 @@ async def one_repeat(
                 max_seconds=max_seconds,
                 check=filed if name == "confide" else acked,
                 server_pid=server.pid,
+                local_postgres=local_postgres,
             )
         cards = figures[("confide", "cold write")].count + figures[("confide", "write")].count
         await wait_for_delivery(stack, cards, max_seconds)
@@ -123,6 +126,7 @@ async def one_repeat(
                 concurrency=concurrency,
                 max_seconds=max_seconds,
                 server_pid=server.pid,
+                local_postgres=local_postgres,
             )
         peak = peak_rss_mb(stack.confide.pid)
         if profiler is not None:
@@ -199,6 +203,7 @@ def report_ack(runs: list[AckRun]) -> None:
                 f"{ms(median([s.p99 for s in series])):>10} {median([s.throughput for s in series]):>8.0f} "
                 f"{ms(median([s.cpu_per_request for s in series])):>15} {sum(s.errors for s in series):>6}"
             )
+    report_cpu(runs)
     for operation, goal in (("read", READ_GOAL), ("write", WRITE_GOAL)):
         ratio = p99_ratio(runs, operation, "confide", "bare bolt")
         verdict = "met" if ratio <= goal else "MISSED"
@@ -217,6 +222,26 @@ def report_ack(runs: list[AckRun]) -> None:
     print(f"   audit chain intact after the writes: {'yes' if all(r.audit_intact for r in runs) else 'NO'}")
     queued = max(r.audit_queued for r in runs)
     print(f"   audit entries not yet chained by the server when the load ended: {queued}")
+
+
+def report_cpu(runs: list[AckRun]) -> None:
+    """Where each phase's CPU went, per request: the two cores are shared by the server measured,
+    the database, and the load generator with the fake Slack, so a request's latency at this
+    concurrency follows what all of them spend on it."""
+    print("   CPU per request (ms; medians): server, database (a PostgreSQL server on this machine),")
+    print("   load generator with the fake Slack, and the whole machine (these, and anything else)")
+    print(f"   {'target':<10} {'op':<10} {'server':>8} {'database':>9} {'load gen':>9} {'machine':>8}")
+    for operation in ("read", "write"):
+        for target in TARGETS:
+            series = [r.figures[(target, operation)] for r in runs]
+            spent = [
+                median([s.per_request(getattr(s, kind)) for s in series]) * 1000
+                for kind in ("server_cpu", "database_cpu", "load_cpu", "machine_cpu")
+            ]
+            print(
+                f"   {target:<10} {operation:<10} {spent[0]:>8.2f} {spent[1]:>9.2f} {spent[2]:>9.2f} "
+                f"{spent[3]:>8.2f}"
+            )
 
 
 def p99_ratio(runs: list[AckRun], operation: str, target: str, baseline: str) -> float:

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
@@ -35,10 +36,19 @@ class Latencies:
     wall: float
     errors: int
     server_cpu: float = float("nan")  # CPU seconds the server process spent on the phase
+    # Where the rest of the machine's CPU went meanwhile (NaN where not measured): the local
+    # PostgreSQL server's processes, this process (the load generator and the fake Slack), and all
+    # cores together (everything that ran, these included).
+    database_cpu: float = float("nan")
+    load_cpu: float = float("nan")
+    machine_cpu: float = float("nan")
+
+    def per_request(self, seconds: float) -> float:
+        return seconds / len(self.samples) if self.samples else float("nan")
 
     @property
     def cpu_per_request(self) -> float:
-        return self.server_cpu / len(self.samples) if self.samples else float("nan")
+        return self.per_request(self.server_cpu)
 
     def percentile(self, p: float) -> float:
         if not self.samples:
@@ -97,8 +107,46 @@ def free_port() -> int:
 
 def cpu_seconds(pid: int) -> float:
     """User plus system CPU time the process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return _cpu_of_stat(Path(f"/proc/{pid}/stat").read_text())
+
+
+def _cpu_of_stat(stat: str) -> float:
+    fields = stat.rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds() -> float:
+    """CPU time all cores together have spent busy so far: user, nice, system, irq and softirq."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:8]]
+    return (fields[0] + fields[1] + fields[2] + fields[5] + fields[6]) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU time this machine's PostgreSQL processes (postmaster, backends, writers) have used so far.
+    A backend that exits takes its share with it: the benchmarks' connections outlive a phase."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # exited meanwhile
+            continue
+        if stat.partition(" (")[2].startswith("postgres)"):
+            total += _cpu_of_stat(stat)
+    return total
+
+
+def is_local_postgres(spec: str) -> bool:
+    """A PostgreSQL URL whose server runs on this machine (its CPU can be read from /proc)."""
+    if database_kind(spec) != "PostgreSQL":
+        return False
+    url, _, query = spec.partition("?")
+    where = url.partition("://")[2].rpartition("@")[2].partition("/")[0]
+    host = where.rpartition(":")[0] if where.count(":") == 1 else where
+    if not host:  # the host may be given as a parameter instead, a Unix socket's directory or a name
+        host = dict(urllib.parse.parse_qsl(query)).get("host", "")
+    return host.startswith("/") or host in ("", "127.0.0.1", "localhost", "[::1]")
 
 
 def peak_rss_mb(pid: int) -> float:

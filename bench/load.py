@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from bench.common import SIGNING_SECRET, Latencies, cpu_seconds
+from bench.common import SIGNING_SECRET, Latencies, cpu_seconds, machine_busy_seconds, postgres_cpu_seconds
 from tests.fake_slack import FakeSlack
 from tests.slack_driver import SlackDriver
 
@@ -34,11 +34,13 @@ async def run_commands(
     max_seconds: float,
     check: Check = acked,
     server_pid: int | None = None,
+    local_postgres: bool = False,
 ) -> Latencies:
     """Send (user, command, text) triples, `concurrency` at a time, until they run out or time does.
 
     Each worker sends its next command as soon as the previous one answered (a closed loop), so the
     figures are the latency each request saw at that concurrency and the throughput the server kept up.
+    `local_postgres`: also measure the CPU the database server on this machine used meanwhile.
     """
     pending = iter(commands)
     samples: list[float] = []
@@ -69,7 +71,11 @@ async def run_commands(
     # measured then got those 50 requests' worth of outliers in its p99 (BENCHMARKS.md).
     gc.collect()
     gc.disable()
-    cpu_before = cpu_seconds(server_pid) if server_pid else 0.0  # after the collection it waited for
+    # CPU read after the collection it waited for, and after the phase (nothing of the next).
+    cpu_before = cpu_seconds(server_pid) if server_pid else 0.0
+    database_before = postgres_cpu_seconds() if local_postgres else 0.0
+    load_before = time.process_time()
+    machine_before = machine_busy_seconds()
     started = time.perf_counter()
     try:
         await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -77,5 +83,12 @@ async def run_commands(
         gc.enable()
         await driver.close()
     wall = time.perf_counter() - started
-    cpu = cpu_seconds(server_pid) - cpu_before if server_pid else float("nan")
-    return Latencies(samples, wall, errors, cpu)
+    return Latencies(
+        samples,
+        wall,
+        errors,
+        server_cpu=cpu_seconds(server_pid) - cpu_before if server_pid else float("nan"),
+        database_cpu=postgres_cpu_seconds() - database_before if local_postgres else float("nan"),
+        load_cpu=time.process_time() - load_before,
+        machine_cpu=machine_busy_seconds() - machine_before,
+    )

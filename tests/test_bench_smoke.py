@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -11,7 +12,7 @@ import sqlalchemy as sa
 
 from bench import seed
 from bench.ack import bench_ack
-from bench.common import split_database_url
+from bench.common import is_local_postgres, split_database_url
 from bench.delivery import bench_delivery
 from bench.floor import DatabaseFloor
 from bench.memory import bench_memory
@@ -34,6 +35,9 @@ async def test_ack_benchmark_measures_confide_bare_bolt_and_the_database_floor(s
         for operation in ("read", "write", "cold write"):  # every write warms up and measures filed
             latencies = run.figures[(target, operation)]
             assert latencies.count == 12 and latencies.errors == 0, (target, operation)
+            # where the CPU went: the database's on a PostgreSQL server of this machine only
+            assert latencies.load_cpu > 0 and latencies.machine_cpu >= 0, (target, operation)
+            assert math.isnan(latencies.database_cpu) == (server == "sqlite"), (target, operation)
     assert run.confide_peak_mb > 0 and run.audit_intact
 
 
@@ -125,3 +129,12 @@ def test_a_database_beside_the_one_named_keeps_the_url_s_query_string():
         "confide",
         "",
     )
+
+
+def test_the_database_s_cpu_is_read_only_for_a_postgresql_server_on_this_machine():
+    assert is_local_postgres("postgresql://postgres@127.0.0.1:5432/confide_bench")
+    assert is_local_postgres("postgresql://postgres@localhost/confide_bench")
+    assert is_local_postgres("postgresql://postgres@/confide_bench?host=/var/run/postgresql")
+    assert not is_local_postgres("postgresql://app:secret@db.internal:5432/confide")
+    assert not is_local_postgres("postgresql://app@/confide?host=db.internal")
+    assert not is_local_postgres("sqlite")
