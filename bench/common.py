@@ -110,9 +110,13 @@ def cpu_seconds(pid: int) -> float:
     return _cpu_of_stat(Path(f"/proc/{pid}/stat").read_text())
 
 
-def _cpu_of_stat(stat: str) -> float:
-    fields = stat.rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def _cpu_of_stat(stat: str, *, with_exited_children: bool = False) -> float:
+    """utime + stime of a /proc/<pid>/stat line (and cutime + cstime, the waited-for children's)."""
+    fields = stat.rpartition(")")[2].split()  # after the name, which may hold spaces or parentheses
+    ticks = int(fields[11]) + int(fields[12])
+    if with_exited_children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def machine_busy_seconds() -> float:
@@ -122,8 +126,8 @@ def machine_busy_seconds() -> float:
 
 
 def postgres_cpu_seconds() -> float:
-    """CPU time this machine's PostgreSQL processes (postmaster, backends, writers) have used so far.
-    A backend that exits takes its share with it: the benchmarks' connections outlive a phase."""
+    """CPU time this machine's PostgreSQL processes (postmaster, backends, writers) have used so far,
+    those that exited included: the postmaster collects its children's time when they exit."""
     total = 0.0
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -133,7 +137,7 @@ def postgres_cpu_seconds() -> float:
         except OSError:  # exited meanwhile
             continue
         if stat.partition(" (")[2].startswith("postgres)"):
-            total += _cpu_of_stat(stat)
+            total += _cpu_of_stat(stat, with_exited_children=True)
     return total
 
 
@@ -141,12 +145,10 @@ def is_local_postgres(spec: str) -> bool:
     """A PostgreSQL URL whose server runs on this machine (its CPU can be read from /proc)."""
     if database_kind(spec) != "PostgreSQL":
         return False
-    url, _, query = spec.partition("?")
-    where = url.partition("://")[2].rpartition("@")[2].partition("/")[0]
-    host = where.rpartition(":")[0] if where.count(":") == 1 else where
-    if not host:  # the host may be given as a parameter instead, a Unix socket's directory or a name
-        host = dict(urllib.parse.parse_qsl(query)).get("host", "")
-    return host.startswith("/") or host in ("", "127.0.0.1", "localhost", "[::1]")
+    url = urllib.parse.urlsplit(spec)
+    # The host may be given as a parameter instead: a Unix socket's directory, or a name.
+    host = url.hostname or dict(urllib.parse.parse_qsl(url.query)).get("host", "")
+    return host.startswith("/") or host in ("", "127.0.0.1", "localhost", "::1")
 
 
 def peak_rss_mb(pid: int) -> float:

@@ -83,12 +83,14 @@ async def run_commands(
         gc.enable()
         await driver.close()
     wall = time.perf_counter() - started
+    load_cpu = time.process_time() - load_before  # before the /proc scans below, not counting them
+    machine_cpu = machine_busy_seconds() - machine_before
     return Latencies(
         samples,
         wall,
         errors,
         server_cpu=cpu_seconds(server_pid) - cpu_before if server_pid else float("nan"),
         database_cpu=postgres_cpu_seconds() - database_before if local_postgres else float("nan"),
-        load_cpu=time.process_time() - load_before,
-        machine_cpu=machine_busy_seconds() - machine_before,
+        load_cpu=load_cpu,
+        machine_cpu=machine_cpu,
     )
