@@ -119,19 +119,25 @@ class Wire:
 
     def __init__(self) -> None:
         self.queries: list[str] = []
-        self._driver: Any = None
+        self._drivers: list[Any] = []
 
     def _heard(self, logged: Any) -> None:
         self.queries.append(logged.query.strip())
 
-    async def listen(self, conn: Connection) -> None:
-        self._driver = (await conn.async_connection.get_raw_connection()).driver_connection  # type: ignore[attr-defined]
-        self._driver.add_query_logger(self._heard)
+    async def listen(self, conn: Connection, db: Database | None = None) -> None:
+        """`db`: also hear its insert group, which sends the closing INSERTs of writes."""
+        self._drivers.append((await conn.async_connection.get_raw_connection()).driver_connection)  # type: ignore[attr-defined]
+        if db is not None:
+            assert db._insert_group is not None
+            self._drivers.append(await db._insert_group._driver())
+        for driver in self._drivers:
+            driver.add_query_logger(self._heard)
 
     async def verbs(self) -> list[str]:
         """The first word of each statement heard. (asyncpg tells its loggers in the loop's next turn.)"""
         await asyncio.sleep(0)
-        self._driver.remove_query_logger(self._heard)
+        for driver in self._drivers:
+            driver.remove_query_logger(self._heard)
         return [q.split()[0].rstrip(";") for q in self.queries]
 
 
@@ -139,7 +145,7 @@ class Wire:
 async def test_a_write_of_only_batched_inserts_is_one_statement_without_begin_or_commit(db: Database):
     wire = Wire()
     async with db.write() as conn:
-        await wire.listen(conn)
+        await wire.listen(conn, db)
         await enqueue(conn, "U0A", 1)
         await enqueue(conn, "U0B", 2)
         await conn.insert_later(_MEMBER, member("U0A"))
@@ -175,7 +181,7 @@ async def test_filing_a_request_is_one_read_and_one_write(db: Database):
     async def file(requester: str) -> list[str]:
         wire = Wire()
         async with db.write() as conn:
-            await wire.listen(conn)
+            await wire.listen(conn, db)
             info = await access.request_access(
                 conn,
                 catalog,
@@ -309,3 +315,112 @@ async def test_a_dry_run_wakes_no_listener(db: Database):
     async with db.write() as conn:
         await enqueue(conn, "U0B", 2)
     assert heard == [{outbox.QUEUED_FOR: frozenset({"U0B"})}]
+
+
+# PostgreSQL: the closing INSERTs of concurrent writes, committed together (`workflows.insert_group`).
+
+
+async def write_rows(db: Database, writer: int, *, member_id: str | None = None) -> None:
+    """One writer's closing INSERTs: three messages in order, an audit entry, maybe a member."""
+    async with db.write() as conn:
+        for n in range(3):
+            await enqueue(conn, f"U0W{writer:02}", writer * 10 + n)
+        await audit.record(conn, at=NOW, actor=f"U0W{writer:02}", action="test.grouped", subject=str(writer))
+        if member_id is not None:
+            await conn.insert_later(_MEMBER, member(member_id))
+
+
+def statements_sent(db: Database) -> int:
+    assert db._insert_group is not None
+    return db._insert_group.statements_sent
+
+
+@postgres_only
+async def test_concurrent_writes_commit_together_each_writers_rows_in_order(db: Database):
+    # The first twenty open the pool's connections; then twenty writers on kept connections run
+    # without waiting on I/O until they commit, so all of them finish in the same turn of the loop.
+    await asyncio.gather(*(write_rows(db, n) for n in range(20)))
+    sent_before = statements_sent(db)
+
+    await asyncio.gather(*(write_rows(db, n) for n in range(20)))
+
+    assert statements_sent(db) == sent_before + 1  # twenty writers, one statement
+    rows = await queued(db)
+    assert len(rows) == 2 * 20 * 3
+    latest = rows[20 * 3 :]
+    for writer in range(20):  # each writer's messages consecutive, in the order it queued them
+        start = latest.index((f"U0W{writer:02}", writer * 10))
+        assert latest[start : start + 3] == [(f"U0W{writer:02}", writer * 10 + n) for n in range(3)]
+    assert await count(db, audit_unsealed) == 2 * 20
+
+
+@postgres_only
+async def test_a_writer_whose_rows_break_a_constraint_fails_alone(db: Database):
+    heard: list[frozenset[object]] = []
+    db.after_commit.append(lambda notes: heard.append(notes.get(outbox.QUEUED_FOR, frozenset())))
+    # Two writers insert the same member: whichever comes second breaks its primary key.
+    outcomes = await asyncio.gather(
+        write_rows(db, 1),
+        write_rows(db, 2, member_id="U0SAME"),
+        write_rows(db, 3, member_id="U0SAME"),
+        write_rows(db, 4),
+        return_exceptions=True,
+    )
+    failed = [n for n, outcome in zip((1, 2, 3, 4), outcomes, strict=True) if outcome is not None]
+    assert len(failed) == 1 and failed[0] in (2, 3)
+    assert isinstance(outcomes[failed[0] - 1], sa.exc.IntegrityError)
+    assert await count(db, members) == 1
+    landed = {recipient for recipient, _ in await queued(db)}
+    assert landed == {f"U0W{n:02}" for n in (1, 2, 3, 4) if n not in failed}  # nothing of the failed one
+    assert await count(db, audit_unsealed) == 3
+    assert frozenset().union(*heard) == landed  # the listeners hear the writers that committed, only
+
+
+@postgres_only
+async def test_a_writer_cancelled_while_its_rows_are_sent_does_not_undo_the_others(db: Database):
+    assert db._insert_group is not None
+    writers = [asyncio.create_task(write_rows(db, n)) for n in range(3)]
+    while len(db._insert_group._waiting) < 3:
+        await asyncio.sleep(0)
+    writers[1].cancel()
+    outcomes = await asyncio.gather(*writers, return_exceptions=True)
+    assert outcomes[0] is None and outcomes[2] is None
+    assert isinstance(outcomes[1], asyncio.CancelledError)
+    # Its rows were on their way when it was cancelled: they commit with the others'.
+    assert {recipient for recipient, _ in await queued(db)} == {"U0W00", "U0W01", "U0W02"}
+
+
+@postgres_only
+async def test_the_group_replaces_its_connection_once_the_server_closes_it(db: Database, database_url: str):
+    await write_rows(db, 1)
+    assert db._insert_group is not None
+    driver = await db._insert_group._driver()
+    admin = await asyncpg.connect(database_url)
+    try:
+        assert await admin.fetchval("SELECT pg_terminate_backend($1)", driver.get_server_pid())
+    finally:
+        await admin.close()
+    for _ in range(100):  # until asyncpg has read the server's goodbye
+        if driver.is_closed():
+            break
+        await asyncio.sleep(0.05)
+    assert driver.is_closed()
+
+    await write_rows(db, 2)
+
+    assert {recipient for recipient, _ in await queued(db)} == {"U0W01", "U0W02"}
+
+
+def test_a_group_statement_inserts_arrays_whatever_the_number_of_rows():
+    from workflows.insert_group import group_sql
+
+    first = "INSERT INTO a (x, y) VALUES ($1::INTEGER, $2::VARCHAR)"
+    second = "INSERT INTO b (z) VALUES ($1::VARCHAR)"
+    sql = group_sql(
+        ((first, ('"pg_catalog"."int4"', '"pg_catalog"."varchar"')), (second, ('"pg_catalog"."text"',)))
+    )
+    assert sql == (
+        "WITH confide_group_1 AS (INSERT INTO a (x, y) SELECT r.c1::INTEGER, r.c2::VARCHAR FROM "
+        'unnest($1::"pg_catalog"."int4"[], $2::"pg_catalog"."varchar"[]) AS r(c1, c2)) '
+        'INSERT INTO b (z) SELECT r.c1::VARCHAR FROM unnest($3::"pg_catalog"."text"[]) AS r(c1)'
+    )

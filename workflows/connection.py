@@ -336,7 +336,7 @@ class PostgresConnection:
         try:
             await driver.execute(sql, *values)
         except asyncpg.PostgresError as error:
-            raise _sqlalchemy_error(sql, error, self.dialect) from error
+            raise sqlalchemy_error(sql, error, self.dialect) from error
 
     async def finish(self) -> None:
         """Commit the write: the waiting INSERTs, then COMMIT. With nothing begun, the INSERTs are
@@ -351,6 +351,17 @@ class PostgresConnection:
         if self._transaction is not None:
             await self._transaction.commit()
             self._transaction = None
+
+    def take_closing_inserts(self) -> LaterInserts | None:
+        """End a write whose only changes are INSERTs waiting to be sent (nothing begun, nothing run
+        alone), handing them over to be committed with other writers' (`workflows.insert_group`);
+        None for any other write, which `finish` commits."""
+        if self._ran_alone or self._transaction is not None or not self._later:
+            return None
+        self._check_open()
+        self._done = True
+        inserts, self._later = self._later, LaterInserts()
+        return inserts
 
     async def abandon(self) -> None:
         """The write failed: roll back what was begun and drop what waits. If the connection cannot
@@ -410,7 +421,7 @@ class PostgresConnection:
                 return prepared.result(rows, len(rows))
             status = await driver.execute(prepared.sql, *prepared.values[0])
         except asyncpg.PostgresError as error:
-            raise _sqlalchemy_error(prepared.sql, error, self.dialect) from error
+            raise sqlalchemy_error(prepared.sql, error, self.dialect) from error
         count = status.rsplit(" ", 1)[-1]  # "UPDATE 3", "INSERT 0 1", "DELETE 0"
         return prepared.result([], int(count) if count.isdigit() else -1)
 
@@ -439,7 +450,7 @@ def _only_reads(statement: Any) -> bool:
     return isinstance(statement, sa.Select | sa.CompoundSelect) and statement._for_update_arg is None
 
 
-def _sqlalchemy_error(sql: str, error: Exception, dialect: sa.Dialect) -> sa.exc.DBAPIError:
+def sqlalchemy_error(sql: str, error: Exception, dialect: sa.Dialect) -> sa.exc.DBAPIError:
     """asyncpg's error as SQLAlchemy raises it, parameters hidden (the engine's hide_parameters)."""
     if isinstance(error, asyncpg.IntegrityConstraintViolationError):  # named as SQLAlchemy names it
         return sa.exc.IntegrityError(sql, None, error, hide_parameters=True)

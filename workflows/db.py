@@ -29,6 +29,8 @@ from workflows.connection import (
     merge_commit_notes,
     take_commit_notes,
 )
+from workflows.insert_group import InsertGroup
+from workflows.later_inserts import LaterInserts
 from workflows.sqlite_checkpoints import Checkpointer
 from workflows.statement_cache import StatementCache
 
@@ -92,9 +94,10 @@ class Database:
             # Autocommit: SQLAlchemy begins nothing. A read needs no transaction, and a write begins
             # its own on asyncpg when it first needs one (`PostgresConnection`); migrations ask for
             # one (`_connection`).
+            # One connection more than the requests' turns: the insert group's (`workflows.insert_group`).
             self.async_engine = create_async_engine(
                 self.url,
-                pool_size=pool_size,
+                pool_size=pool_size + 1,
                 max_overflow=0,
                 pool_pre_ping=True,
                 hide_parameters=True,
@@ -124,6 +127,12 @@ class Database:
         # Called after every committed write with what it noted (`note_for_commit`): the deliverer
         # and the audit forwarder wake here instead of polling.
         self.after_commit: list[Callable[[CommitNotes], None]] = []
+        # PostgreSQL: writes whose changes are all batched INSERTs commit them together.
+        self._insert_group = (
+            InsertGroup(self.async_engine.connect, self._notify, self.sync_engine.dialect)
+            if self.async_engine is not None
+            else None
+        )
         self._checkpointer = (
             Checkpointer(str(self.sync_engine.url.database))
             if self.is_sqlite and background_checkpoints
@@ -142,7 +151,8 @@ class Database:
             async with self._group_write() as conn:
                 yield conn
             return
-        assert self.async_engine is not None
+        assert self._insert_group is not None
+        closing_inserts: LaterInserts | None = None
         async with self._pooled() as async_conn:
             conn = PostgresConnection(async_conn, self._statements, transaction=True)
             committed = False
@@ -150,15 +160,21 @@ class Database:
                 yield conn
                 if conn.in_transaction():  # not rolled back on purpose (a dry run)
                     await audit.append_pending(conn)
-                    await conn.finish()
-                    committed = True
+                    closing_inserts = conn.take_closing_inserts()
+                    if closing_inserts is None:
+                        await conn.finish()
+                        committed = True
             except BaseException:
                 await conn.abandon()
                 raise
             finally:
                 audit.discard_pending(conn)
                 notes = take_commit_notes(conn)
-        if committed and notes:  # a dry run's notes are news of nothing
+        if closing_inserts is not None:
+            # Its connection is given back first: the group's own sends it, and a writer holding a
+            # turn while it waits would only keep another request from one.
+            await self._insert_group.commit(closing_inserts, notes)  # tells the listeners itself
+        elif committed and notes:  # a dry run's notes are news of nothing
             self._notify(notes)
 
     def _notify(self, notes: CommitNotes) -> None:
@@ -426,6 +442,8 @@ class Database:
 
     async def dispose(self) -> None:
         await self.wait_for_group_commits()
+        if self._insert_group is not None:
+            await self._insert_group.close()
         if self._checkpointer is not None:
             await self._checkpointer.stop()
         if self.async_engine is not None:

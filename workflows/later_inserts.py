@@ -40,7 +40,7 @@ _SQL_CACHE_SIZE = 256
 _PLAIN_INSERT = re.compile(
     r"INSERT INTO (?P<table>\S+) \((?P<columns>[^()]*)\) VALUES (?P<row>\(.*\))", re.DOTALL
 )
-_PLACEHOLDER = re.compile(r"\$(\d+)")
+PLACEHOLDER = re.compile(r"\$(\d+)")
 
 
 @functools.lru_cache(maxsize=_SQL_CACHE_SIZE)
@@ -49,10 +49,17 @@ def plain_insert_table(sql: str) -> str | None:
     match = _PLAIN_INSERT.fullmatch(sql)
     if match is None or " ON CONFLICT " in sql or " RETURNING " in sql:
         return None
-    numbers = [int(n) for n in _PLACEHOLDER.findall(match["row"])]
+    numbers = [int(n) for n in PLACEHOLDER.findall(match["row"])]
     if numbers != list(range(1, len(numbers) + 1)):  # each parameter once, in order: renumbering holds
         return None
     return match["table"]
+
+
+def plain_insert_parts(sql: str) -> tuple[str, str, str]:
+    """(table, column list, row of values) of an INSERT `plain_insert_table` takes."""
+    match = _PLAIN_INSERT.fullmatch(sql)
+    assert match is not None, "only plain inserts join a batch (plain_insert_table)"
+    return match["table"], match["columns"], match["row"]
 
 
 @dataclass
@@ -97,6 +104,10 @@ class LaterInserts:
         values = [value for part in self.parts.values() for row in part.rows for value in row]
         return sql, values
 
+    def rows_by_insert(self) -> list[tuple[str, list[tuple[Any, ...]]]]:
+        """Each single-row INSERT of the batch with its rows, in order (`workflows.insert_group`)."""
+        return [(part.sql, part.rows) for part in self.parts.values()]
+
     def clear(self) -> None:
         self.parts.clear()
         self.parameters = 0
@@ -113,15 +124,13 @@ def _combined_sql(shape: tuple[tuple[str, int], ...]) -> str:
     inserts = []
     offset = 0
     for part_sql, row_count in shape:
-        match = _PLAIN_INSERT.fullmatch(part_sql)
-        assert match is not None, "only plain inserts join a batch (plain_insert_table)"
-        row = match["row"]
-        arity = len(_PLACEHOLDER.findall(row))
+        table, columns, row = plain_insert_parts(part_sql)
+        arity = len(PLACEHOLDER.findall(row))
         rows = []
         for _ in range(row_count):
             rows.append(_renumbered(row, offset))
             offset += arity
-        inserts.append(f"INSERT INTO {match['table']} ({match['columns']}) VALUES {', '.join(rows)}")
+        inserts.append(f"INSERT INTO {table} ({columns}) VALUES {', '.join(rows)}")
     if len(inserts) == 1:
         sql = inserts[0]
     else:
@@ -136,4 +145,4 @@ def _combined_sql(shape: tuple[tuple[str, int], ...]) -> str:
 def _renumbered(row: str, offset: int) -> str:
     # The row is SQLAlchemy's rendering of our own Core INSERT: values are always bound, never
     # literal text, so every "$n" in it is a placeholder.
-    return _PLACEHOLDER.sub(lambda m: f"${int(m.group(1)) + offset}", row)
+    return PLACEHOLDER.sub(lambda m: f"${int(m.group(1)) + offset}", row)
