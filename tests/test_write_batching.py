@@ -129,7 +129,7 @@ class Wire:
         self._drivers.append((await conn.async_connection.get_raw_connection()).driver_connection)  # type: ignore[attr-defined]
         if db is not None:
             assert db._insert_group is not None
-            self._drivers.append(await db._insert_group._driver())
+            self._drivers.append(await db._insert_group.connection.driver())
         for driver in self._drivers:
             driver.add_query_logger(self._heard)
 
@@ -394,7 +394,7 @@ async def test_a_writer_cancelled_while_its_rows_are_sent_does_not_undo_the_othe
 async def test_the_group_replaces_its_connection_once_the_server_closes_it(db: Database, database_url: str):
     await write_rows(db, 1)
     assert db._insert_group is not None
-    driver = await db._insert_group._driver()
+    driver = await db._insert_group.connection.driver()
     admin = await asyncpg.connect(database_url)
     try:
         assert await admin.fetchval("SELECT pg_terminate_backend($1)", driver.get_server_pid())
@@ -417,7 +417,7 @@ def test_a_group_statement_inserts_arrays_whatever_the_number_of_rows():
     first = "INSERT INTO a (x, y) VALUES ($1::INTEGER, $2::VARCHAR)"
     second = "INSERT INTO b (z) VALUES ($1::VARCHAR)"
     sql = group_sql(
-        ((first, ('"pg_catalog"."int4"', '"pg_catalog"."varchar"')), (second, ('"pg_catalog"."text"',)))
+        ((first, ('"pg_catalog"."int4"[]', '"pg_catalog"."varchar"[]')), (second, ('"pg_catalog"."text"[]',)))
     )
     assert sql == (
         "WITH confide_group_1 AS (INSERT INTO a (x, y) SELECT r.c1::INTEGER, r.c2::VARCHAR FROM "

@@ -33,6 +33,7 @@ from workflows.insert_group import InsertGroup
 from workflows.later_inserts import LaterInserts
 from workflows.sqlite_checkpoints import Checkpointer
 from workflows.statement_cache import StatementCache
+from workflows.statement_groups import OwnConnection
 
 logger = logging.getLogger("confide.db")
 
@@ -129,7 +130,9 @@ class Database:
         self.after_commit: list[Callable[[CommitNotes], None]] = []
         # PostgreSQL: writes whose changes are all batched INSERTs commit them together.
         self._insert_group = (
-            InsertGroup(self.async_engine.connect, self._notify, self.sync_engine.dialect)
+            InsertGroup(
+                OwnConnection(self.async_engine.connect, "insert"), self._notify, self.sync_engine.dialect
+            )
             if self.async_engine is not None
             else None
         )
