@@ -125,11 +125,12 @@ class Wire:
         self.queries.append(logged.query.strip())
 
     async def listen(self, conn: Connection, db: Database | None = None) -> None:
-        """`db`: also hear its insert group, which sends the closing INSERTs of writes."""
+        """`db`: also hear its statement groups, which send writes' closing INSERTs and one-row reads."""
         self._drivers.append((await conn.async_connection.get_raw_connection()).driver_connection)  # type: ignore[attr-defined]
         if db is not None:
-            assert db._insert_group is not None
+            assert db._insert_group is not None and db._row_group is not None
             self._drivers.append(await db._insert_group.connection.driver())
+            self._drivers.append(await db._row_group.connection.driver())
         for driver in self._drivers:
             driver.add_query_logger(self._heard)
 

@@ -288,21 +288,19 @@ async def request_access(
     draws_id = conn.dialect.name == "postgresql"
     hours_asked = secret.default_days * 24 if duration_hours is None else duration_hours
     owners = _owners_read_with_standing(secret)
-    standing = (
-        await conn.execute(
-            _request_standing(owners, draws_id),
-            {
-                "user_id": requester,
-                "secret_id": secret.id,
-                "now": now,
-                "burst_since": signals.burst_since(catalog, now),
-                # Agreements and training owed are read after: a secret requiring any draws no id.
-                "draw_id": not secret.requires
-                and bool(justification.strip())
-                and _duration_problem(secret, hours_asked) is None,
-            },
-        )
-    ).one()
+    standing = await conn.read_row(
+        _request_standing(owners, draws_id),
+        {
+            "user_id": requester,
+            "secret_id": secret.id,
+            "now": now,
+            "burst_since": signals.burst_since(catalog, now),
+            # Agreements and training owed are read after: a secret requiring any draws no id.
+            "draw_id": not secret.requires
+            and bool(justification.strip())
+            and _duration_problem(secret, hours_asked) is None,
+        },
+    )
     _refuse_if_declassified(secret, standing.declassified_at, standing.declassified_by)
     hours = check_duration(secret, duration_hours)
     justification = justification.strip()

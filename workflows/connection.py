@@ -33,6 +33,7 @@ import asyncpg
 import sqlalchemy as sa
 
 from workflows.later_inserts import LaterInserts, plain_insert_table
+from workflows.row_group import RowGroup
 from workflows.statement_cache import Prepared, StatementCache
 
 T = TypeVar("T")
@@ -66,6 +67,11 @@ class Connection(Protocol):
         recorded after it. On PostgreSQL a write whose only change this is (no INSERTs waiting, no
         audit entries) runs it without a transaction of its own: one statement is atomic, and it
         commits as it runs."""
+
+    async def read_row(self, statement: Any, parameters: Any) -> sa.Row[Any]:
+        """The one row this SELECT reads (it must read exactly one: as `execute(...).one()`). On
+        PostgreSQL, before a write has changed anything, concurrent requests' reads of the same
+        statement are answered by one statement (`workflows.row_group`)."""
 
     async def scalar(self, statement: Any, parameters: Any = None) -> Any: ...
 
@@ -183,6 +189,9 @@ class InlineConnection:
         """`Connection.execute_last`: SQLite commits its writers together anyway."""
         return await self.execute(statement, parameters)
 
+    async def read_row(self, statement: Any, parameters: Any) -> sa.Row[Any]:
+        return (await self.execute(statement, parameters)).one()
+
     async def scalar(self, statement: Any, parameters: Any = None) -> Any:
         return (await self.execute(statement, parameters)).scalar()
 
@@ -242,11 +251,20 @@ class PostgresConnection:
         "_later",
         "_ran_alone",
         "_done",
+        "_rows",
     )
 
-    def __init__(self, async_connection: Any, statements: StatementCache, *, transaction: bool):
+    def __init__(
+        self,
+        async_connection: Any,
+        statements: StatementCache,
+        *,
+        transaction: bool,
+        rows: RowGroup | None = None,
+    ):
         self.async_connection = async_connection  # in autocommit mode
         self.statements = statements
+        self._rows = rows  # answers `read_row` together with other requests' (`workflows.row_group`)
         self._writes = transaction
         self._driver: Any = None  # the asyncpg connection under SQLAlchemy's
         self._transaction: Any = None  # asyncpg's, once begun
@@ -424,6 +442,25 @@ class PostgresConnection:
             raise sqlalchemy_error(prepared.sql, error, self.dialect) from error
         count = status.rsplit(" ", 1)[-1]  # "UPDATE 3", "INSERT 0 1", "DELETE 0"
         return prepared.result([], int(count) if count.isdigit() else -1)
+
+    async def read_row(self, statement: Any, parameters: Any) -> sa.Row[Any]:
+        """`Connection.read_row`: asked of the row group while the write has changed nothing (so
+        another connection reads just what this one would), else run here."""
+        if (
+            self._rows is not None
+            and self._transaction is None
+            and not self._later
+            and _only_reads(statement)
+        ):
+            self._check_open()
+            prepared = self.statements.prepare(statement, parameters)
+            if prepared is not None and prepared.returns_rows and not prepared.many:
+                try:
+                    rows = await self._rows.fetch(prepared.sql, prepared.values[0])
+                except asyncpg.PostgresError as error:
+                    raise sqlalchemy_error(prepared.sql, error, self.dialect) from error
+                return prepared.result(rows, len(rows)).one()
+        return (await self.execute(statement, parameters)).one()
 
     async def scalar(self, statement: Any, parameters: Any = None) -> Any:
         return (await self.execute(statement, parameters)).scalar()

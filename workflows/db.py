@@ -31,6 +31,7 @@ from workflows.connection import (
 )
 from workflows.insert_group import InsertGroup
 from workflows.later_inserts import LaterInserts
+from workflows.row_group import RowGroup
 from workflows.sqlite_checkpoints import Checkpointer
 from workflows.statement_cache import StatementCache
 from workflows.statement_groups import OwnConnection
@@ -95,10 +96,11 @@ class Database:
             # Autocommit: SQLAlchemy begins nothing. A read needs no transaction, and a write begins
             # its own on asyncpg when it first needs one (`PostgresConnection`); migrations ask for
             # one (`_connection`).
-            # One connection more than the requests' turns: the insert group's (`workflows.insert_group`).
+            # Two connections more than the requests' turns: the statement groups' (`_insert_group`,
+            # `_row_group`).
             self.async_engine = create_async_engine(
                 self.url,
-                pool_size=pool_size + 1,
+                pool_size=pool_size + 2,
                 max_overflow=0,
                 pool_pre_ping=True,
                 hide_parameters=True,
@@ -128,14 +130,15 @@ class Database:
         # Called after every committed write with what it noted (`note_for_commit`): the deliverer
         # and the audit forwarder wake here instead of polling.
         self.after_commit: list[Callable[[CommitNotes], None]] = []
-        # PostgreSQL: writes whose changes are all batched INSERTs commit them together.
-        self._insert_group = (
-            InsertGroup(
-                OwnConnection(self.async_engine.connect, "insert"), self._notify, self.sync_engine.dialect
-            )
-            if self.async_engine is not None
-            else None
-        )
+        # PostgreSQL: concurrent writes whose changes are all batched INSERTs commit them together, and
+        # concurrent requests' one-row reads of a statement are answered together (statement_groups).
+        self._insert_group: InsertGroup | None = None
+        self._row_group: RowGroup | None = None
+        if self.async_engine is not None:
+            connect = self.async_engine.connect
+            dialect = self.sync_engine.dialect
+            self._insert_group = InsertGroup(OwnConnection(connect, "insert"), self._notify, dialect)
+            self._row_group = RowGroup(OwnConnection(connect, "row"))
         self._checkpointer = (
             Checkpointer(str(self.sync_engine.url.database))
             if self.is_sqlite and background_checkpoints
@@ -157,7 +160,7 @@ class Database:
         assert self._insert_group is not None
         closing_inserts: LaterInserts | None = None
         async with self._pooled() as async_conn:
-            conn = PostgresConnection(async_conn, self._statements, transaction=True)
+            conn = PostgresConnection(async_conn, self._statements, transaction=True, rows=self._row_group)
             committed = False
             try:
                 yield conn
@@ -316,7 +319,9 @@ class Database:
         too, so a read would gain nothing from BEGIN and COMMIT but two round trips)."""
         if self.async_engine is not None:
             async with self._pooled() as async_conn:
-                conn = PostgresConnection(async_conn, self._statements, transaction=False)
+                conn = PostgresConnection(
+                    async_conn, self._statements, transaction=False, rows=self._row_group
+                )
                 try:
                     yield conn
                 except BaseException:
@@ -445,8 +450,9 @@ class Database:
 
     async def dispose(self) -> None:
         await self.wait_for_group_commits()
-        if self._insert_group is not None:
-            await self._insert_group.close()
+        for group in (self._insert_group, self._row_group):
+            if group is not None:
+                await group.close()
         if self._checkpointer is not None:
             await self._checkpointer.stop()
         if self.async_engine is not None:
