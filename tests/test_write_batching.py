@@ -18,6 +18,7 @@ from tests.conftest import EXAMPLE_CATALOG, postgres_only
 from workflows import access, audit, later_inserts, outbox
 from workflows.connection import Connection
 from workflows.db import Database
+from workflows.errors import InvalidInput
 from workflows.tables import access_requests, audit_unsealed, members
 from workflows.tables import outbox as outbox_table
 
@@ -425,3 +426,96 @@ def test_a_group_statement_inserts_arrays_whatever_the_number_of_rows():
         'unnest($1::"pg_catalog"."int4"[], $2::"pg_catalog"."varchar"[]) AS r(c1, c2)) '
         'INSERT INTO b (z) SELECT r.c1::VARCHAR FROM unnest($3::"pg_catalog"."text"[]) AS r(c1)'
     )
+
+
+# PostgreSQL: one-row reads of concurrent requests, answered by one statement (`workflows.row_group`).
+
+_NAME_OF = sa.select(
+    sa.select(members.c.name)
+    .where(members.c.user_id == sa.bindparam("user_id"))
+    .scalar_subquery()
+    .label("name"),
+    sa.bindparam("asked", type_=sa.Integer).label("asked"),
+)
+_AS_NUMBER = sa.select(sa.cast(sa.bindparam("text", type_=sa.String), sa.Integer).label("n"))
+
+
+def rows_sent(db: Database) -> int:
+    assert db._row_group is not None
+    return db._row_group.statements_sent
+
+
+async def read_row(db: Database, statement: Any, parameters: dict[str, Any]) -> Any:
+    async with db.read() as conn:
+        return await conn.read_row(statement, parameters)
+
+
+@postgres_only
+async def test_concurrent_one_row_reads_are_each_answered_by_one_statement(db: Database):
+    async with db.write() as conn:
+        for n in range(5):
+            await conn.insert_later(_MEMBER, {**member(f"U0M{n}"), "name": f"member {n}"})
+    # The first run goes through SQLAlchemy; the first twenty open the pool's connections.
+    await asyncio.gather(*(read_row(db, _NAME_OF, {"user_id": "U0M0", "asked": n}) for n in range(20)))
+    sent_before = rows_sent(db)
+
+    answers = await asyncio.gather(
+        *(read_row(db, _NAME_OF, {"user_id": f"U0M{n % 7}", "asked": n}) for n in range(20))
+    )
+
+    assert rows_sent(db) == sent_before + 1
+    assert [(row.name, row.asked) for row in answers] == [
+        (f"member {n % 7}" if n % 7 < 5 else None, n) for n in range(20)
+    ]
+
+
+@postgres_only
+async def test_a_read_that_fails_fails_alone(db: Database):
+    await asyncio.gather(*(read_row(db, _AS_NUMBER, {"text": "1"}) for _ in range(4)))
+    assert db._row_group is not None
+    heard: list[str] = []
+    driver = await db._row_group.connection.driver()
+    driver.add_query_logger(lambda logged: heard.append(logged.query))
+
+    outcomes = await asyncio.gather(
+        *(read_row(db, _AS_NUMBER, {"text": text}) for text in ("1", "2", "two", "4")), return_exceptions=True
+    )
+
+    assert [row.n for row in outcomes if isinstance(row, sa.Row)] == [1, 2, 4]
+    assert isinstance(outcomes[2], sa.exc.DBAPIError) and "invalid input syntax" in str(outcomes[2])
+    await asyncio.sleep(0)  # asyncpg tells its loggers in the loop's next turn
+    # The four together, which failed; then each alone.
+    assert ["unnest" in query for query in heard] == [True, False, False, False, False]
+
+
+@postgres_only
+async def test_concurrent_filings_read_their_standing_together_and_commit_together(db: Database):
+    from config.catalog import load_catalog
+
+    catalog = load_catalog(EXAMPLE_CATALOG)
+
+    async def file(requester: str) -> int:
+        async with db.write() as conn:
+            info = await access.request_access(
+                conn,
+                catalog,
+                NOW,
+                requester=requester,
+                secret_id="customer-list",
+                duration_hours=24,
+                justification="planning",
+            )
+        return info.id
+
+    await asyncio.gather(*(file(f"U0WARM{n:02}") for n in range(20)))  # connections, statements
+    reads_before, writes_before = rows_sent(db), statements_sent(db)
+
+    ids = await asyncio.gather(*(file(f"U0EMP{n:02}") for n in range(20)))
+
+    assert (rows_sent(db), statements_sent(db)) == (reads_before + 1, writes_before + 1)
+    async with db.read() as conn:
+        filed = dict((await conn.execute(sa.select(access_requests.c.id, access_requests.c.requester))).all())
+    assert len(set(ids)) == 20 and all(filed[i] == f"U0EMP{n:02}" for n, i in enumerate(ids))
+    # Asked again, each is told of the pending request it has: the standing each read is its own.
+    with pytest.raises(InvalidInput, match=f"R-{ids[3]}"):
+        await file("U0EMP03")
