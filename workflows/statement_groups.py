@@ -94,8 +94,9 @@ class StatementGroup(Generic[Item]):
             self._sender = loop.create_task(
                 self._send_waiting(), name=f"postgres-{self.connection.name}-group"
             )
-        # Shielded: a requester cancelled while its item is on its way leaves the others' alone.
-        return await asyncio.shield(outcome)
+        # A requester cancelled meanwhile cancels only its own future: the item stays in its group,
+        # whose statement the others still wait for (settling skips a future already done).
+        return await outcome
 
     async def _send(self, group: list[tuple[Item, asyncio.Future[Any]]]) -> None:
         raise NotImplementedError
