@@ -24,6 +24,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.metrics import Metrics
 from bot.pacing import Pacer
 from bot.slack_client import http_session
+from bot.web_api import WebApi
 from handlers.blocks.messages import render
 from workflows import outbox
 from workflows.connection import CommitNotes, Connection
@@ -67,6 +68,7 @@ class Deliverer:
     ):
         self.db = db
         self.client = client
+        self.web_api = WebApi(client)  # its calls, without the SDK's generic path (bot/web_api.py)
         self.clock = clock
         self.poll_seconds = poll_seconds
         self.concurrency = concurrency
@@ -258,7 +260,7 @@ class Deliverer:
                 location = await outbox.card_location(conn, message.card_key, message.recipient)
             if location is not None:
                 channel, ts = location
-                await self.client.chat_update(channel=channel, ts=ts, **payload)
+                await self.web_api.call("chat.update", {"channel": channel, "ts": ts, **payload})
                 return None
         kwargs: dict[str, Any] = {"channel": message.recipient, **payload}
         if message.thread_key:
@@ -266,7 +268,7 @@ class Deliverer:
                 parent = await outbox.card_location(conn, message.thread_key, message.recipient)
             if parent is not None:
                 kwargs["channel"], kwargs["thread_ts"] = parent
-        response = await self.client.chat_postMessage(**kwargs)
+        response = await self.web_api.call("chat.postMessage", kwargs)
         return str(response["channel"]), str(response["ts"])
 
 

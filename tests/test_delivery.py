@@ -129,12 +129,12 @@ async def test_commits_queuing_only_for_recipients_being_served_leave_the_queue_
     deliverer = confide.runtime.deliverer
     deliverer.poll_seconds = 60  # only wake-ups look at the queue within the test
     release = asyncio.Event()
-    post = deliverer.client.chat_postMessage
+    post = deliverer.web_api.call
 
-    async def owner_waits(**kwargs):
-        if kwargs["channel"] == "U0OWNER01":
+    async def owner_waits(method: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        if arguments["channel"] == "U0OWNER01":
             await release.wait()
-        return await post(**kwargs)
+        return await post(method, arguments)
 
     looks = 0
     dispatch = deliverer.dispatch
@@ -144,7 +144,7 @@ async def test_commits_queuing_only_for_recipients_being_served_leave_the_queue_
         looks += 1
         return await dispatch()
 
-    deliverer.client.chat_postMessage = owner_waits  # type: ignore[method-assign]
+    deliverer.web_api.call = owner_waits  # type: ignore[method-assign]
     deliverer.dispatch = counting_dispatch  # type: ignore[method-assign]
     try:
         await asyncio.sleep(0.2)
@@ -228,18 +228,18 @@ async def test_a_429_pauses_every_lane_until_retry_after(confide_factory: Confid
 
     holds: list[float] = []  # when the deliverer heard each Retry-After
     sends: list[float] = []  # when each chat.postMessage left the deliverer
-    hold, post = deliverer.pacer.hold, deliverer.client.chat_postMessage
+    hold, post = deliverer.pacer.hold, deliverer.web_api.call
 
     def recording_hold(seconds: float) -> None:
         holds.append(loop.time())
         hold(seconds)
 
-    async def recording_post(**kwargs):
+    async def recording_post(method: str, arguments: dict[str, Any]) -> dict[str, Any]:
         sends.append(loop.time())
-        return await post(**kwargs)
+        return await post(method, arguments)
 
     deliverer.pacer.hold = recording_hold  # type: ignore[method-assign]
-    deliverer.client.chat_postMessage = recording_post  # type: ignore[method-assign]
+    deliverer.web_api.call = recording_post  # type: ignore[method-assign]
     deliverer.start()
     await fake.wait_for(lambda: len(fake.calls_to("chat.postMessage")) == 12, timeout=20)
     assert await settled_unsent(confide) == 0
@@ -261,14 +261,14 @@ async def test_a_recipients_queue_moves_on_without_waiting_for_other_recipients(
     deliverer = confide.runtime.deliverer
     await queue_grant_endings(confide, ["U0SLOW01"] + ["U0FAST01"] * 5)
     release = asyncio.Event()
-    post = deliverer.client.chat_postMessage
+    post = deliverer.web_api.call
 
-    async def slow_for_one(**kwargs):
-        if kwargs["channel"] == "U0SLOW01":
+    async def slow_for_one(method: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        if arguments["channel"] == "U0SLOW01":
             await release.wait()
-        return await post(**kwargs)
+        return await post(method, arguments)
 
-    deliverer.client.chat_postMessage = slow_for_one  # type: ignore[method-assign]
+    deliverer.web_api.call = slow_for_one  # type: ignore[method-assign]
     deliverer.start()
     fast = await fake.wait_for(
         lambda: len(fake.messages_to("U0FAST01")) == 5 and fake.messages_to("U0FAST01")
