@@ -129,9 +129,9 @@ class Wire:
         """`db`: also hear its statement groups, which send writes' closing INSERTs and one-row reads."""
         self._drivers.append((await conn.async_connection.get_raw_connection()).driver_connection)  # type: ignore[attr-defined]
         if db is not None:
-            assert db._insert_group is not None and db._row_group is not None
+            assert db._insert_group is not None and db._read_group is not None
             self._drivers.append(await db._insert_group.connection.driver())
-            self._drivers.append(await db._row_group.connection.driver())
+            self._drivers.append(await db._read_group.connection.driver())
         for driver in self._drivers:
             driver.add_query_logger(self._heard)
 
@@ -428,7 +428,7 @@ def test_a_group_statement_inserts_arrays_whatever_the_number_of_rows():
     )
 
 
-# PostgreSQL: one-row reads of concurrent requests, answered by one statement (`workflows.row_group`).
+# PostgreSQL: one-row reads of concurrent requests, answered by one statement (`workflows.read_group`).
 
 _NAME_OF = sa.select(
     sa.select(members.c.name)
@@ -441,8 +441,8 @@ _AS_NUMBER = sa.select(sa.cast(sa.bindparam("text", type_=sa.String), sa.Integer
 
 
 def rows_sent(db: Database) -> int:
-    assert db._row_group is not None
-    return db._row_group.statements_sent
+    assert db._read_group is not None
+    return db._read_group.statements_sent
 
 
 async def read_row(db: Database, statement: Any, parameters: dict[str, Any]) -> Any:
@@ -472,9 +472,9 @@ async def test_concurrent_one_row_reads_are_each_answered_by_one_statement(db: D
 @postgres_only
 async def test_a_read_that_fails_fails_alone(db: Database):
     await asyncio.gather(*(read_row(db, _AS_NUMBER, {"text": "1"}) for _ in range(4)))
-    assert db._row_group is not None
+    assert db._read_group is not None
     heard: list[str] = []
-    driver = await db._row_group.connection.driver()
+    driver = await db._read_group.connection.driver()
     driver.add_query_logger(lambda logged: heard.append(logged.query))
 
     outcomes = await asyncio.gather(
@@ -519,3 +519,31 @@ async def test_concurrent_filings_read_their_standing_together_and_commit_togeth
     # Asked again, each is told of the pending request it has: the standing each read is its own.
     with pytest.raises(InvalidInput, match=f"R-{ids[3]}"):
         await file("U0EMP03")
+
+
+_QUEUED_FOR_NEWEST_FIRST = (
+    sa.select(outbox_table.c.data)
+    .where(outbox_table.c.recipient == sa.bindparam("r"))
+    .order_by(outbox_table.c.id.desc())
+)
+
+
+@postgres_only
+async def test_concurrent_reads_of_many_rows_each_get_their_own_in_the_statements_order(db: Database):
+    async with db.write() as conn:
+        for n in range(40):  # recipients U0R0..U0R4 get 8 messages each, interleaved; U0R5 none
+            await enqueue(conn, f"U0R{n % 5}", n)
+
+    async def newest_first(recipient: str) -> list[int]:
+        async with db.read() as conn:
+            rows = await conn.read_rows(_QUEUED_FOR_NEWEST_FIRST, {"r": recipient})
+        return [json.loads(row.data)["n"] for row in rows]
+
+    await asyncio.gather(*(newest_first("U0R0") for _ in range(12)))  # connections, statement
+    sent_before = rows_sent(db)
+
+    answers = await asyncio.gather(*(newest_first(f"U0R{n % 6}") for n in range(12)))
+
+    assert rows_sent(db) == sent_before + 1
+    expected = {f"U0R{r}": [n for n in reversed(range(40)) if n % 5 == r] for r in range(5)}
+    assert answers == [expected.get(f"U0R{n % 6}", []) for n in range(12)]

@@ -894,7 +894,7 @@ async def grants_and_pending_requests_of(
     conn: Connection, catalog: Catalog, user_id: str, now: datetime
 ) -> tuple[list[GrantInfo], list[RequestInfo]]:
     """`active_grants_of` and `pending_requests_of`, read in one statement."""
-    rows = (await conn.execute(_GRANTS_AND_PENDING_REQUESTS_OF, {"user_id": user_id, "now": now})).all()
+    rows = await conn.read_rows(_GRANTS_AND_PENDING_REQUESTS_OF, {"user_id": user_id, "now": now})
     return (
         [grant_from_row(row) for row in rows if row.row_kind == "grant"],
         _requests_from_rows(catalog, (row for row in rows if row.row_kind == "request")),

@@ -33,7 +33,7 @@ import asyncpg
 import sqlalchemy as sa
 
 from workflows.later_inserts import LaterInserts, plain_insert_table
-from workflows.row_group import RowGroup
+from workflows.read_group import ReadGroup
 from workflows.statement_cache import Prepared, StatementCache
 
 T = TypeVar("T")
@@ -68,10 +68,13 @@ class Connection(Protocol):
         audit entries) runs it without a transaction of its own: one statement is atomic, and it
         commits as it runs."""
 
+    async def read_rows(self, statement: Any, parameters: Any) -> list[sa.Row[Any]]:
+        """The rows this SELECT reads, in its order (as `execute(...).all()`). On PostgreSQL, before
+        a write has changed anything, concurrent requests' reads of the same statement are answered
+        by one statement (`workflows.read_group`). For the reads every request of a kind makes."""
+
     async def read_row(self, statement: Any, parameters: Any) -> sa.Row[Any]:
-        """The one row this SELECT reads (it must read exactly one: as `execute(...).one()`). On
-        PostgreSQL, before a write has changed anything, concurrent requests' reads of the same
-        statement are answered by one statement (`workflows.row_group`)."""
+        """`read_rows` of a SELECT that reads exactly one row (as `execute(...).one()`)."""
 
     async def scalar(self, statement: Any, parameters: Any = None) -> Any: ...
 
@@ -189,6 +192,9 @@ class InlineConnection:
         """`Connection.execute_last`: SQLite commits its writers together anyway."""
         return await self.execute(statement, parameters)
 
+    async def read_rows(self, statement: Any, parameters: Any) -> list[sa.Row[Any]]:
+        return (await self.execute(statement, parameters)).all()
+
     async def read_row(self, statement: Any, parameters: Any) -> sa.Row[Any]:
         return (await self.execute(statement, parameters)).one()
 
@@ -251,7 +257,7 @@ class PostgresConnection:
         "_later",
         "_ran_alone",
         "_done",
-        "_rows",
+        "_reads",
     )
 
     def __init__(
@@ -260,11 +266,11 @@ class PostgresConnection:
         statements: StatementCache,
         *,
         transaction: bool,
-        rows: RowGroup | None = None,
+        reads: ReadGroup | None = None,
     ):
         self.async_connection = async_connection  # in autocommit mode
         self.statements = statements
-        self._rows = rows  # answers `read_row` together with other requests' (`workflows.row_group`)
+        self._reads = reads  # answers `read_rows` with other requests' (`workflows.read_group`)
         self._writes = transaction
         self._driver: Any = None  # the asyncpg connection under SQLAlchemy's
         self._transaction: Any = None  # asyncpg's, once begun
@@ -443,11 +449,17 @@ class PostgresConnection:
         count = status.rsplit(" ", 1)[-1]  # "UPDATE 3", "INSERT 0 1", "DELETE 0"
         return prepared.result([], int(count) if count.isdigit() else -1)
 
-    async def read_row(self, statement: Any, parameters: Any) -> sa.Row[Any]:
-        """`Connection.read_row`: asked of the row group while the write has changed nothing (so
+    async def read_rows(self, statement: Any, parameters: Any) -> list[sa.Row[Any]]:
+        """`Connection.read_rows`: asked of the read group while the write has changed nothing (so
         another connection reads just what this one would), else run here."""
+        return (await self._read_together(statement, parameters)).all()
+
+    async def read_row(self, statement: Any, parameters: Any) -> sa.Row[Any]:
+        return (await self._read_together(statement, parameters)).one()
+
+    async def _read_together(self, statement: Any, parameters: Any) -> Any:
         if (
-            self._rows is not None
+            self._reads is not None
             and self._transaction is None
             and not self._later
             and _only_reads(statement)
@@ -456,11 +468,11 @@ class PostgresConnection:
             prepared = self.statements.prepare(statement, parameters)
             if prepared is not None and prepared.returns_rows and not prepared.many:
                 try:
-                    rows = await self._rows.fetch(prepared.sql, prepared.values[0])
+                    rows = await self._reads.fetch(prepared.sql, prepared.values[0])
                 except asyncpg.PostgresError as error:
                     raise sqlalchemy_error(prepared.sql, error, self.dialect) from error
-                return prepared.result(rows, len(rows)).one()
-        return (await self.execute(statement, parameters)).one()
+                return prepared.result(rows, len(rows))
+        return await self.execute(statement, parameters)
 
     async def scalar(self, statement: Any, parameters: Any = None) -> Any:
         return (await self.execute(statement, parameters)).scalar()

@@ -31,7 +31,7 @@ from workflows.connection import (
 )
 from workflows.insert_group import InsertGroup
 from workflows.later_inserts import LaterInserts
-from workflows.row_group import RowGroup
+from workflows.read_group import ReadGroup
 from workflows.sqlite_checkpoints import Checkpointer
 from workflows.statement_cache import StatementCache
 from workflows.statement_groups import OwnConnection
@@ -97,7 +97,7 @@ class Database:
             # its own on asyncpg when it first needs one (`PostgresConnection`); migrations ask for
             # one (`_connection`).
             # Two connections more than the requests' turns: the statement groups' (`_insert_group`,
-            # `_row_group`).
+            # `_read_group`).
             self.async_engine = create_async_engine(
                 self.url,
                 pool_size=pool_size + 2,
@@ -133,12 +133,12 @@ class Database:
         # PostgreSQL: concurrent writes whose changes are all batched INSERTs commit them together, and
         # concurrent requests' one-row reads of a statement are answered together (statement_groups).
         self._insert_group: InsertGroup | None = None
-        self._row_group: RowGroup | None = None
+        self._read_group: ReadGroup | None = None
         if self.async_engine is not None:
             connect = self.async_engine.connect
             dialect = self.sync_engine.dialect
             self._insert_group = InsertGroup(OwnConnection(connect, "insert"), self._notify, dialect)
-            self._row_group = RowGroup(OwnConnection(connect, "row"))
+            self._read_group = ReadGroup(OwnConnection(connect, "read"))
         self._checkpointer = (
             Checkpointer(str(self.sync_engine.url.database))
             if self.is_sqlite and background_checkpoints
@@ -160,7 +160,7 @@ class Database:
         assert self._insert_group is not None
         closing_inserts: LaterInserts | None = None
         async with self._pooled() as async_conn:
-            conn = PostgresConnection(async_conn, self._statements, transaction=True, rows=self._row_group)
+            conn = PostgresConnection(async_conn, self._statements, transaction=True, reads=self._read_group)
             committed = False
             try:
                 yield conn
@@ -320,7 +320,7 @@ class Database:
         if self.async_engine is not None:
             async with self._pooled() as async_conn:
                 conn = PostgresConnection(
-                    async_conn, self._statements, transaction=False, rows=self._row_group
+                    async_conn, self._statements, transaction=False, reads=self._read_group
                 )
                 try:
                     yield conn
@@ -450,7 +450,7 @@ class Database:
 
     async def dispose(self) -> None:
         await self.wait_for_group_commits()
-        for group in (self._insert_group, self._row_group):
+        for group in (self._insert_group, self._read_group):
             if group is not None:
                 await group.close()
         if self._checkpointer is not None:

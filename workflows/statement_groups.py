@@ -6,7 +6,7 @@ about as much CPU as all of the statements' work (BENCHMARKS.md, section 1). A `
 gathers what requests hand it and sends it as one statement: those that arrive while a statement is
 on its way gather for the next, so the busier the server, the more one statement carries, and a lone
 request's statement goes a loop iteration later than it would have alone. `workflows.insert_group`
-commits writes' closing INSERTs this way; `workflows.row_group` answers one-row reads.
+commits writes' closing INSERTs this way; `workflows.read_group` answers one-row reads.
 
 The statement runs in a task of the group's, not the requester's: a request cancelled meanwhile
 (its client gone) must not cancel the others' statement, nor leave a connection mid-statement.

@@ -1,13 +1,20 @@
-"""PostgreSQL: concurrent requests' one-row reads of the same statement, answered by one statement.
+"""PostgreSQL: concurrent requests' reads of the same statement, answered by one statement.
 
-Every filed request first reads its standing (`workflows.access`): one row, a round trip of its
-own. Under load, the `RowGroup` (`workflows.statement_groups`) sends that statement once for all of
-the requests waiting, each request's parameters one row of arrays, and each answer comes back
-numbered with the request it belongs to:
+Every filed request first reads its standing (`workflows.access`), and every `/access list` and App
+Home its grants and requests: a round trip each. Under load, the `ReadGroup`
+(`workflows.statement_groups`) sends such a statement once for all of the requests waiting, each
+request's parameters one row of arrays, and each answer row comes back numbered with the request it
+belongs to and its place in that request's answer:
 
     SELECT q.*, r.confide_n
     FROM unnest($1::text[], $2::timestamptz[], ...) WITH ORDINALITY AS r(c1, c2, ..., confide_n)
-    CROSS JOIN LATERAL (<the statement, reading r.c1 where it read $1>) AS q
+    CROSS JOIN LATERAL (
+        SELECT s.*, row_number() OVER () AS confide_k FROM (<the statement, reading r.c1 where it
+        read $1>) AS s
+    ) AS q
+    ORDER BY r.confide_n, q.confide_k
+
+(`row_number() OVER ()` numbers the rows as the statement returns them, in its own ORDER BY.)
 
 The answers are what each statement would have read on its own at that moment: a read outside a
 transaction sees what was committed when its statement began, and one statement is one moment for
@@ -33,13 +40,13 @@ _Read = tuple[str, tuple[Any, ...]]  # the statement's SQL, its parameters
 _Waiting = tuple[_Read, asyncio.Future[Any]]
 
 
-class RowGroup(StatementGroup[_Read]):
+class ReadGroup(StatementGroup[_Read]):
     def __init__(self, connection: OwnConnection):
         super().__init__(connection, max_items=MAX_READS)
 
     async def fetch(self, sql: str, values: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        """The rows this statement reads with these parameters (one, for the statements given here).
-        Raises asyncpg's error if it fails."""
+        """The rows this statement reads with these parameters, in its order. Raises asyncpg's error
+        if it fails."""
         return await self._hand_over((sql, values))
 
     async def _send(self, group: list[_Waiting]) -> None:
@@ -64,14 +71,14 @@ class RowGroup(StatementGroup[_Read]):
             list(column) for column in zip(*(read_values for (_sql, read_values), _ in reads), strict=True)
         ]
         try:
-            rows = await (await self.connection.driver()).fetch(row_group_sql(sql, types), *values)
+            rows = await (await self.connection.driver()).fetch(read_group_sql(sql, types), *values)
         except asyncpg.PostgresError:
             await self._send_each(reads)  # each alone: each hears its own outcome
             return
         self.statements_sent += 1
         answers: list[list[tuple[Any, ...]]] = [[] for _ in reads]
-        for row in rows:
-            answers[row[-1] - 1].append(tuple(row)[:-1])
+        for row in rows:  # in order: by request, then by place in its answer
+            answers[row[-1] - 1].append(tuple(row)[:-2])
         for (_read, outcome), answer in zip(reads, answers, strict=True):
             settle(outcome, answer)
 
@@ -87,7 +94,7 @@ class RowGroup(StatementGroup[_Read]):
 
 
 @functools.lru_cache(maxsize=256)
-def row_group_sql(sql: str, types: tuple[str, ...]) -> str:
+def read_group_sql(sql: str, types: tuple[str, ...]) -> str:
     """The statement answering `sql` for every row of parameter arrays of these types."""
     names = ", ".join(f"c{n}" for n in range(1, len(types) + 1))
     arrays = ", ".join(f"${n}::{type_}" for n, type_ in enumerate(types, 1))
@@ -95,5 +102,6 @@ def row_group_sql(sql: str, types: tuple[str, ...]) -> str:
     lateral = PLACEHOLDER.sub(lambda m: f"r.c{m.group(1)}", sql)
     return (
         f"SELECT q.*, r.confide_n FROM unnest({arrays}) WITH ORDINALITY AS r({names}, confide_n) "
-        f"CROSS JOIN LATERAL ({lateral}) AS q"
+        f"CROSS JOIN LATERAL (SELECT s.*, row_number() OVER () AS confide_k FROM ({lateral}) AS s) AS q "
+        "ORDER BY r.confide_n, q.confide_k"
     )
