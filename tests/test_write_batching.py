@@ -547,3 +547,22 @@ async def test_concurrent_reads_of_many_rows_each_get_their_own_in_the_statement
     assert rows_sent(db) == sent_before + 1
     expected = {f"U0R{r}": [n for n in reversed(range(40)) if n % 5 == r] for r in range(5)}
     assert answers == [expected.get(f"U0R{n % 6}", []) for n in range(12)]
+
+
+@postgres_only
+async def test_a_group_that_breaks_tells_its_writers_rather_than_leave_them_waiting(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+):
+    assert db._insert_group is not None
+
+    async def broken(*_args: Any) -> None:
+        raise RuntimeError("a bug in the group")
+
+    monkeypatch.setattr(db._insert_group, "_statement", broken)
+    outcomes = await asyncio.wait_for(
+        asyncio.gather(write_rows(db, 1), write_rows(db, 2), return_exceptions=True), timeout=10
+    )
+    assert [str(outcome) for outcome in outcomes] == ["a bug in the group"] * 2
+    monkeypatch.undo()
+    await write_rows(db, 3)  # the group works again
+    assert {recipient for recipient, _ in await queued(db)} == {"U0W03"}

@@ -112,7 +112,11 @@ class StatementGroup(Generic[Item]):
             await asyncio.sleep(0)  # requests handing over in this turn of the loop join the first
             while self._waiting:
                 group, self._waiting = self._waiting[: self._max_items], self._waiting[self._max_items :]
-                await self._send(group)
+                try:
+                    await self._send(group)
+                except Exception as error:  # a bug in `_send`: its requesters hear of it, not wait forever
+                    logger.exception("the %s group failed to send a statement", self.connection.name)
+                    await self._fail_all(group, error)
         finally:
             self._sender = None
             for _item, outcome in self._waiting:  # only if cancelled (a shutdown): nobody waits forever
