@@ -26,7 +26,7 @@ class WebApi:
     def __init__(self, client: AsyncWebClient):
         self.client = client
         self._headers = {
-            **client.headers,
+            **client.headers,  # the SDK's User-Agent among them
             "Authorization": f"Bearer {client.token}",
             "Content-Type": "application/json;charset=utf-8",
         }
@@ -37,11 +37,14 @@ class WebApi:
         assert session is not None, "the deliverer opens a session before it sends"
         url = f"{self.client.base_url}{method}"
         body = json.dumps({key: value for key, value in arguments.items() if value is not None})
-        async with session.post(url, data=body, headers=self._headers) as response:
+        # The client's proxy (HTTPS_PROXY) and TLS settings, as the SDK passes them on every call.
+        async with session.post(
+            url, data=body, headers=self._headers, proxy=self.client.proxy, ssl=self.client.ssl
+        ) as response:
             status, headers = response.status, response.headers
             try:
                 data = await response.json(content_type=None)
-            except json.JSONDecodeError:
+            except ValueError:  # not JSON, or not even text: a proxy's error page, say
                 data = None
         if status == 200 and isinstance(data, dict) and data.get("ok"):
             return data

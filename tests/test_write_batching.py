@@ -566,3 +566,32 @@ async def test_a_group_that_breaks_tells_its_writers_rather_than_leave_them_wait
     monkeypatch.undo()
     await write_rows(db, 3)  # the group works again
     assert {recipient for recipient, _ in await queued(db)} == {"U0W03"}
+
+
+@postgres_only
+async def test_rows_whose_commit_went_unanswered_are_not_sent_again(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+):
+    """The connection is lost after the group's statement committed but before its answer came:
+    every writer is told it failed (its outcome is unknown), and nothing is sent twice."""
+    assert db._insert_group is not None
+    await asyncio.gather(write_rows(db, 0), write_rows(db, 9))  # two connections: the two below group
+    real = await db._insert_group.connection.driver()
+
+    class AnswerLost:
+        async def execute(self, sql: str, *values: Any) -> None:
+            await real.execute(sql, *values)  # committed...
+            raise asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation")
+
+        def is_closed(self) -> bool:
+            return False
+
+    async def answer_lost() -> AnswerLost:
+        return AnswerLost()
+
+    monkeypatch.setattr(db._insert_group.connection, "driver", answer_lost)
+    outcomes = await asyncio.gather(write_rows(db, 1), write_rows(db, 2), return_exceptions=True)
+    assert all(isinstance(outcome, asyncpg.ConnectionDoesNotExistError) for outcome in outcomes)
+    monkeypatch.undo()
+    # ...committed once each, not again by a fallback that took the lost answer for a refusal.
+    assert sorted(n for _recipient, n in await queued(db)) == [0, 1, 2, 10, 11, 12, 20, 21, 22, 90, 91, 92]

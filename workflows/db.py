@@ -131,7 +131,7 @@ class Database:
         # and the audit forwarder wake here instead of polling.
         self.after_commit: list[Callable[[CommitNotes], None]] = []
         # PostgreSQL: concurrent writes whose changes are all batched INSERTs commit them together, and
-        # concurrent requests' one-row reads of a statement are answered together (statement_groups).
+        # concurrent requests' reads of a statement are answered together (statement_groups).
         self._insert_group: InsertGroup | None = None
         self._read_group: ReadGroup | None = None
         if self.async_engine is not None:

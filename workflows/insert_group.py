@@ -10,7 +10,8 @@ waiting, table by table, as arrays:
         INSERT INTO outbox (...) SELECT r.c1, ... FROM unnest($1::text[], ...) AS r(c1, ...))
     INSERT INTO audit_unsealed (...) SELECT r.c1, ... FROM unnest($9::text[], ...) AS r(c1, ...)
 
-Its text depends only on which INSERTs it carries, not on how many rows, so PostgreSQL plans it once.
+Its text depends only on which INSERTs it carries, not on how many rows or whose, so PostgreSQL
+plans it once.
 
 What a writer is promised does not change: its `Database.write()` returns only once the statement
 holding its rows has committed, and raises if it did not. If that statement fails on the server (one
@@ -20,7 +21,8 @@ connection fails instead, nobody can know whether the statement committed; every
 raises, as a writer whose own statement met that error always has.
 
 Rows keep their order: a writer's rows into one table are consecutive, in the order it gave them,
-and take their serial ids in that order.
+and take their serial ids in that order (`unnest` yields its arrays' elements in order, and an
+INSERT ... SELECT draws each row's id as the row comes).
 """
 
 from __future__ import annotations
@@ -76,7 +78,9 @@ class InsertGroup(StatementGroup[_Writer]):
             sql, values = statement
             await (await self.connection.driver()).execute(sql, *values)
         except asyncpg.PostgresError as error:
-            if len(group) == 1:
+            if self._outcome_unknown(error):
+                await self._fail_all(group, error)
+            elif len(group) == 1:
                 writer, outcome = group[0]
                 settle(outcome, error=sqlalchemy_error(writer.inserts.statement()[0], error, self._dialect))
             else:  # PostgreSQL undid the whole statement: each writer's INSERTs again, on their own
@@ -87,12 +91,23 @@ class InsertGroup(StatementGroup[_Writer]):
             return
         self._committed(group)
 
+    def _outcome_unknown(self, error: asyncpg.PostgresError) -> bool:
+        """Whether the statement may have committed after all: the connection was lost (asyncpg
+        reports that as a PostgresError too) or closed with the error, so its answer never came.
+        Sending those rows again could commit them twice."""
+        if isinstance(error, asyncpg.PostgresConnectionError):
+            return True
+        return self.connection.driver_if_open() is None
+
     async def _send_each(self, group: list[_Waiting]) -> None:
         for n, (writer, outcome) in enumerate(group):
             sql, values = writer.inserts.statement()
             try:
                 await (await self.connection.driver()).execute(sql, *values)
             except asyncpg.PostgresError as error:
+                if self._outcome_unknown(error):
+                    await self._fail_all(group[n:], error)
+                    return
                 settle(outcome, error=sqlalchemy_error(sql, error, self._dialect))
                 continue
             except BaseException as error:
@@ -112,10 +127,13 @@ class InsertGroup(StatementGroup[_Writer]):
         """One writer's own statement, or the group's: one INSERT of arrays per distinct INSERT."""
         if len(group) == 1:
             return group[0][0].inserts.statement()
-        rows_by_insert: OrderedDict[str, list[tuple[Any, ...]]] = OrderedDict()
+        rows_by_insert: dict[str, list[tuple[Any, ...]]] = {}
         for writer, _outcome in group:
             for insert_sql, rows in writer.inserts.rows_by_insert():
                 rows_by_insert.setdefault(insert_sql, []).extend(rows)
+        # In a fixed order (the parts are independent): the same INSERTs make the same statement,
+        # which PostgreSQL plans once, whichever writer came first.
+        rows_by_insert = dict(sorted(rows_by_insert.items()))
         shape: list[tuple[str, tuple[str, ...]]] = []
         for insert_sql in rows_by_insert:
             types = await self.connection.array_types(insert_sql)

@@ -14,6 +14,8 @@ belongs to and its place in that request's answer:
     ) AS q
     ORDER BY r.confide_n, q.confide_k
 
+(its aliases written here without their `confide_` prefix).
+
 (`row_number() OVER ()` numbers the rows as the statement returns them, in its own ORDER BY.)
 
 The answers are what each statement would have read on its own at that moment: a read outside a
@@ -52,7 +54,8 @@ class ReadGroup(StatementGroup[_Read]):
     async def _send(self, group: list[_Waiting]) -> None:
         by_statement: dict[str, list[_Waiting]] = {}
         for waiting in group:
-            by_statement.setdefault(waiting[0][0], []).append(waiting)
+            if not waiting[1].cancelled():  # nobody waits for it: not read (nor an id drawn for it)
+                by_statement.setdefault(waiting[0][0], []).append(waiting)
         try:
             for sql, reads in by_statement.items():
                 await self._send_reads(sql, reads)
@@ -98,10 +101,13 @@ def read_group_sql(sql: str, types: tuple[str, ...]) -> str:
     """The statement answering `sql` for every row of parameter arrays of these types."""
     names = ", ".join(f"c{n}" for n in range(1, len(types) + 1))
     arrays = ", ".join(f"${n}::{type_}" for n, type_ in enumerate(types, 1))
-    # SQLAlchemy binds every value, so each "$n" in its SQL is a placeholder, never literal text.
-    lateral = PLACEHOLDER.sub(lambda m: f"r.c{m.group(1)}", sql)
+    # SQLAlchemy binds every value, so each "$n" in its SQL is a placeholder, never literal text. The
+    # aliases are prefixed so that no name in the statement itself can shadow them.
+    lateral = PLACEHOLDER.sub(lambda m: f"confide_r.c{m.group(1)}", sql)
     return (
-        f"SELECT q.*, r.confide_n FROM unnest({arrays}) WITH ORDINALITY AS r({names}, confide_n) "
-        f"CROSS JOIN LATERAL (SELECT s.*, row_number() OVER () AS confide_k FROM ({lateral}) AS s) AS q "
-        "ORDER BY r.confide_n, q.confide_k"
+        "SELECT confide_q.*, confide_r.confide_n "
+        f"FROM unnest({arrays}) WITH ORDINALITY AS confide_r({names}, confide_n) "
+        "CROSS JOIN LATERAL (SELECT confide_s.*, row_number() OVER () AS confide_k "
+        f"FROM ({lateral}) AS confide_s) AS confide_q "
+        "ORDER BY confide_r.confide_n, confide_q.confide_k"
     )

@@ -6,7 +6,7 @@ about as much CPU as all of the statements' work (BENCHMARKS.md, section 1). A `
 gathers what requests hand it and sends it as one statement: those that arrive while a statement is
 on its way gather for the next, so the busier the server, the more one statement carries, and a lone
 request's statement goes a loop iteration later than it would have alone. `workflows.insert_group`
-commits writes' closing INSERTs this way; `workflows.read_group` answers one-row reads.
+commits writes' closing INSERTs this way; `workflows.read_group` answers reads.
 
 The statement runs in a task of the group's, not the requester's: a request cancelled meanwhile
 (its client gone) must not cancel the others' statement, nor leave a connection mid-statement.
@@ -25,7 +25,8 @@ Item = TypeVar("Item")
 
 
 class OwnConnection:
-    """A group's connection: opened on first use, replaced once the server has closed it."""
+    """A group's own connection, outside the requests' pool turns: opened on first use, replaced
+    once the server has closed it."""
 
     def __init__(self, connect: Callable[[], Awaitable[Any]], name: str):
         self._connect = connect  # SQLAlchemy's engine.connect, so its codecs are set up
@@ -43,6 +44,14 @@ class OwnConnection:
         if connection is None:
             connection = self._connection = await self._connect()
         return connection.sync_connection.connection.driver_connection
+
+    def driver_if_open(self) -> Any:
+        """asyncpg's connection if one is open and the server has not closed it, else None."""
+        connection = self._connection
+        if connection is None:
+            return None
+        driver = connection.sync_connection.connection.driver_connection
+        return None if driver.is_closed() else driver
 
     async def array_types(self, sql: str) -> tuple[str, ...] | None:
         """The array type of each of this statement's parameters (`$1::"pg_catalog"."int4"[]`);
@@ -82,7 +91,8 @@ class StatementGroup(Generic[Item]):
         self._max_items = max_items
         self._waiting: list[tuple[Item, asyncio.Future[Any]]] = []
         self._sender: asyncio.Task[None] | None = None
-        self.statements_sent = 0  # how many statements carried requests' items (for tests)
+        # Statements that ran and carried requests' items, a group's or (after its failure) one's own.
+        self.statements_sent = 0
 
     async def _hand_over(self, item: Item) -> Any:
         """The item's outcome, once its statement has run."""
@@ -126,10 +136,10 @@ class StatementGroup(Generic[Item]):
     async def _fail_all(self, group: list[tuple[Item, asyncio.Future[Any]]], error: BaseException) -> None:
         """The connection failed, or the sender was cancelled: whether the statement ran is unknown,
         so every item in it fails. Cancellation is passed on."""
-        await self.connection.drop()
         told = error if isinstance(error, Exception) else _closing()
-        for _item, outcome in group:
+        for _item, outcome in group:  # first: nothing below may leave a requester waiting
             settle(outcome, error=told)
+        await self.connection.drop()
         if not isinstance(error, Exception):
             raise error
 
