@@ -110,6 +110,20 @@ async def test_a_violated_constraint_in_the_batch_fails_the_write_and_keeps_noth
     assert await queued(db) == [] and await count(db, members) == 0
 
 
+async def file_request(conn: Connection, catalog: Any, requester: str) -> int:
+    """An `/access request` for the example catalog's customer list; the request's id."""
+    info = await access.request_access(
+        conn,
+        catalog,
+        NOW,
+        requester=requester,
+        secret_id="customer-list",
+        duration_hours=24,
+        justification="planning",
+    )
+    return info.id
+
+
 # PostgreSQL: what goes over the wire.
 
 
@@ -184,16 +198,7 @@ async def test_filing_a_request_is_one_read_and_one_write(db: Database):
         wire = Wire()
         async with db.write() as conn:
             await wire.listen(conn, db)
-            info = await access.request_access(
-                conn,
-                catalog,
-                NOW,
-                requester=requester,
-                secret_id="customer-list",
-                duration_hours=24,
-                justification="planning",
-            )
-        assert info.id is not None
+            assert await file_request(conn, catalog, requester) is not None
         return await wire.verbs()
 
     await file("U0WARM1")
@@ -496,16 +501,7 @@ async def test_concurrent_filings_read_their_standing_together_and_commit_togeth
 
     async def file(requester: str) -> int:
         async with db.write() as conn:
-            info = await access.request_access(
-                conn,
-                catalog,
-                NOW,
-                requester=requester,
-                secret_id="customer-list",
-                duration_hours=24,
-                justification="planning",
-            )
-        return info.id
+            return await file_request(conn, catalog, requester)
 
     await asyncio.gather(*(file(f"U0WARM{n:02}") for n in range(20)))  # connections, statements
     reads_before, writes_before = rows_sent(db), statements_sent(db)

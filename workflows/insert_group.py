@@ -28,7 +28,7 @@ INSERT ... SELECT draws each row's id as the row comes).
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -37,7 +37,7 @@ import asyncpg
 import sqlalchemy as sa
 
 from workflows.connection import CommitNotes, merge_commit_notes, sqlalchemy_error
-from workflows.later_inserts import PLACEHOLDER, LaterInserts, plain_insert_parts
+from workflows.later_inserts import PLACEHOLDER, LaterInserts, as_one_statement, plain_insert_parts
 from workflows.statement_groups import OwnConnection, StatementGroup, settle
 
 # Writers one statement carries at most; more wait for the next (sent as soon as it returns).
@@ -144,15 +144,9 @@ class InsertGroup(StatementGroup[_Writer]):
         return group_sql(tuple(shape)), values
 
 
-_group_sql_cache: OrderedDict[tuple[tuple[str, tuple[str, ...]], ...], str] = OrderedDict()
-
-
+@functools.lru_cache(maxsize=_SQL_CACHE_SIZE)
 def group_sql(shape: tuple[tuple[str, tuple[str, ...]], ...]) -> str:
     """The statement inserting arrays of rows for each (single-row INSERT, its parameters' array types)."""
-    sql = _group_sql_cache.get(shape)
-    if sql is not None:
-        _group_sql_cache.move_to_end(shape)
-        return sql
     inserts = []
     offset = 0
     for insert_sql, types in shape:
@@ -164,12 +158,4 @@ def group_sql(shape: tuple[tuple[str, tuple[str, ...]], ...]) -> str:
         rows = f"unnest({arrays}) AS r({names})"
         inserts.append(f"INSERT INTO {table} ({columns}) SELECT {selected} FROM {rows}")
         offset += len(types)
-    if len(inserts) == 1:
-        sql = inserts[0]
-    else:
-        ctes = ", ".join(f"confide_group_{n} AS ({insert})" for n, insert in enumerate(inserts[:-1], 1))
-        sql = f"WITH {ctes} {inserts[-1]}"
-    _group_sql_cache[shape] = sql
-    if len(_group_sql_cache) > _SQL_CACHE_SIZE:
-        _group_sql_cache.popitem(last=False)
-    return sql
+    return as_one_statement(inserts, "confide_group")

@@ -131,15 +131,19 @@ def _combined_sql(shape: tuple[tuple[str, int], ...]) -> str:
             rows.append(_renumbered(row, offset))
             offset += arity
         inserts.append(f"INSERT INTO {table} ({columns}) VALUES {', '.join(rows)}")
-    if len(inserts) == 1:
-        sql = inserts[0]
-    else:
-        ctes = ", ".join(f"confide_later_{n} AS ({insert})" for n, insert in enumerate(inserts[:-1], 1))
-        sql = f"WITH {ctes} {inserts[-1]}"
+    sql = as_one_statement(inserts, "confide_later")
     _combined[shape] = sql
     if len(_combined) > _SQL_CACHE_SIZE:
         _combined.popitem(last=False)
     return sql
+
+
+def as_one_statement(inserts: list[str], name: str) -> str:
+    """Independent INSERTs as one statement: all but the last as CTEs named `name`_1, `name`_2, ..."""
+    if len(inserts) == 1:
+        return inserts[0]
+    ctes = ", ".join(f"{name}_{n} AS ({insert})" for n, insert in enumerate(inserts[:-1], 1))
+    return f"WITH {ctes} {inserts[-1]}"
 
 
 def _renumbered(row: str, offset: int) -> str:
