@@ -364,7 +364,8 @@ class PostgresConnection:
 
     async def finish(self) -> None:
         """Commit the write: the waiting INSERTs, then COMMIT. With nothing begun, the INSERTs are
-        one statement, atomic on its own."""
+        one statement, atomic on its own (though `Database.write` hands such a write's INSERTs to
+        its insert group instead: `take_closing_inserts`)."""
         if self._ran_alone:  # committed as it ran
             self._done = True
             return
