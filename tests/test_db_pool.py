@@ -42,8 +42,8 @@ async def test_requests_beyond_the_pool_get_a_connection_in_the_order_they_asked
 
     async def use(name: str) -> None:
         async with db.read() as conn:
+            await conn.execute(sa.text("SELECT 1"))  # lent a connection for it, in turn
             served.append(name)
-            await conn.execute(sa.text("SELECT 1"))
             if name == "first":
                 await release.wait()
 
@@ -77,10 +77,11 @@ async def test_a_request_that_waits_too_long_for_a_connection_is_told_so(
 ):
     monkeypatch.setattr(db_module, "POOL_WAIT_SECONDS", 0.2)
     db = Database(database_url, pool_size=1)
-    async with db.read():
+    async with db.read() as holder:
+        await holder.connection()  # type: ignore[attr-defined]
         with pytest.raises(sa.exc.TimeoutError, match="no database connection came free"):
-            async with db.read():
-                pass
+            async with db.read() as conn:
+                await conn.execute(sa.text("SELECT 1"))
     async with db.read() as conn:  # the turn it never got is not lost
         assert (await conn.execute(sa.text("SELECT 1"))).scalar_one() == 1
     await db.dispose()
@@ -109,7 +110,7 @@ async def test_kept_connections_leave_room_for_migrations_and_broken_ones_are_no
     assert applied == expected
 
     async with db.read() as conn:
-        await conn.async_connection.invalidate()  # type: ignore[attr-defined]
+        await (await conn.connection()).invalidate()  # type: ignore[attr-defined]
     async with db.read() as conn:  # not handed the broken one
         assert (await conn.execute(sa.text("SELECT 1"))).scalar_one() == 1
     await db.dispose()

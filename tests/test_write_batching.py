@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from tests.conftest import EXAMPLE_CATALOG, postgres_only
 from workflows import access, audit, later_inserts, outbox
+from workflows import db as db_module
 from workflows.connection import Connection
 from workflows.db import Database
 from workflows.errors import InvalidInput
@@ -141,7 +142,7 @@ class Wire:
 
     async def listen(self, conn: Connection, db: Database | None = None) -> None:
         """`db`: also hear its statement groups, which send writes' closing INSERTs and one-row reads."""
-        self._drivers.append((await conn.async_connection.get_raw_connection()).driver_connection)  # type: ignore[attr-defined]
+        self._drivers.append((await (await conn.connection()).get_raw_connection()).driver_connection)  # type: ignore[attr-defined]
         if db is not None:
             assert db._insert_group is not None and db._read_group is not None
             self._drivers.append(await db._insert_group.connection.driver())
@@ -515,6 +516,39 @@ async def test_concurrent_filings_read_their_standing_together_and_commit_togeth
     # Asked again, each is told of the pending request it has: the standing each read is its own.
     with pytest.raises(InvalidInput, match=f"R-{ids[3]}"):
         await file("U0EMP03")
+
+
+@postgres_only
+async def test_a_filing_whose_statements_all_go_to_the_groups_needs_no_pooled_connection(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+):
+    """Its standing read and its rows go to the groups' own connections, so it neither takes one of
+    the pool's nor waits for one: with the pool's only connection held, it is still filed."""
+    from config.catalog import load_catalog
+
+    catalog = load_catalog(EXAMPLE_CATALOG)
+    monkeypatch.setattr(db_module, "POOL_WAIT_SECONDS", 0.5)
+    small = Database(database_url, pool_size=1)
+    try:
+        await small.migrate()
+        async with small.write() as conn:  # statements' first runs, through SQLAlchemy's connection
+            await file_request(conn, catalog, "U0WARM1")
+        async with small.read() as holder:
+            await holder.connection()  # type: ignore[attr-defined]
+            async with small.write() as conn:
+                filed = await file_request(conn, catalog, "U0EMP01")
+            with pytest.raises(sa.exc.TimeoutError):  # whereas a statement of its own waits in vain
+                async with small.write() as conn:
+                    await conn.execute(_COUNT_QUEUED)
+        async with small.read() as conn:
+            requester = (
+                await conn.execute(
+                    sa.select(access_requests.c.requester).where(access_requests.c.id == filed)
+                )
+            ).scalar_one()
+        assert requester == "U0EMP01"
+    finally:
+        await small.dispose()
 
 
 _QUEUED_FOR_NEWEST_FIRST = (

@@ -26,7 +26,7 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol, TypeVar
 
 import asyncpg
@@ -246,11 +246,20 @@ class PostgresConnection:
     way). INSERTs given to `insert_later` wait in a batch (`workflows.later_inserts`) and are sent
     as one statement before the next statement or by `finish`. So a write whose changes are all such
     INSERTs is its reads plus one statement, without BEGIN or COMMIT: two round trips for a filed
-    request, where it was eight."""
+    request, where it was eight.
+
+    The pooled connection itself is lent only when a statement needs it (`connection`): a request
+    whose reads and INSERTs all go to the statement groups never takes one, nor waits for one. Its
+    owner (`Database`) gives it back when the block ends."""
 
     __slots__ = (
         "async_connection",
         "statements",
+        "_lend",
+        "_lending",
+        "_returned",
+        "_dialect",
+        "_info",
         "_writes",
         "_driver",
         "_transaction",
@@ -262,13 +271,21 @@ class PostgresConnection:
 
     def __init__(
         self,
-        async_connection: Any,
+        lend: Callable[[], Awaitable[Any]],
         statements: StatementCache,
+        dialect: sa.Dialect,
         *,
         transaction: bool,
         reads: ReadGroup | None = None,
     ):
-        self.async_connection = async_connection  # in autocommit mode
+        self._lend = lend  # a pooled AsyncConnection, in autocommit mode, once one is needed
+        self._lending = False
+        self._returned = False  # the block has ended: no connection may be lent any more
+        self.async_connection: Any = None  # that connection, once lent
+        self._dialect = dialect
+        # This write's own notes (audit entries, commit notes): not the pooled connection's `info`,
+        # which outlives the write, and which a write that needs no connection never has.
+        self._info: dict[Any, Any] = {}
         self.statements = statements
         self._reads = reads  # answers `read_rows` with other requests' (`workflows.read_group`)
         self._writes = transaction
@@ -280,11 +297,30 @@ class PostgresConnection:
 
     @property
     def info(self) -> dict[Any, Any]:
-        return self.async_connection.info
+        return self._info
 
     @property
     def dialect(self) -> sa.Dialect:
-        return self.async_connection.dialect
+        return self._dialect
+
+    async def connection(self) -> Any:
+        """The pooled `AsyncConnection` this write or read runs on, lent at its first need."""
+        if self.async_connection is None:
+            if self._returned:  # lending one now would hold it, and its turn, for good
+                raise RuntimeError("this connection's block has ended; start another for more statements")
+            if self._lending:  # two statements at once on one connection: asyncpg refuses that too
+                raise RuntimeError("this connection is already running a statement")
+            self._lending = True
+            try:
+                self.async_connection = await self._lend()
+            finally:
+                self._lending = False
+        return self.async_connection
+
+    def give_back(self) -> Any:
+        """End the block: the connection lent, if any, for its owner to keep or close."""
+        self._returned = True
+        return self.async_connection
 
     async def execute(
         self,
@@ -304,7 +340,8 @@ class PostgresConnection:
             prepared = self.statements.prepare(statement, parameters)
             if prepared is not None:
                 return await self._run(prepared)
-        return await self.async_connection.execute(statement, parameters, execution_options=execution_options)
+        async_connection = await self.connection()
+        return await async_connection.execute(statement, parameters, execution_options=execution_options)
 
     async def insert_later(self, statement: Any, parameters: Any) -> None:
         """Run this INSERT with the transaction, by the time it commits at the latest; its result
@@ -413,6 +450,8 @@ class PostgresConnection:
             await self._discard()
 
     async def _discard(self) -> None:
+        if self.async_connection is None:  # none was lent: nothing to discard
+            return
         try:
             await self.async_connection.invalidate()
         except Exception:  # the caller's error is the one worth raising
@@ -426,9 +465,10 @@ class PostgresConnection:
 
     async def _asyncpg(self) -> Any:
         if self._driver is None:
-            checked_out = self.async_connection.sync_connection
+            async_connection = await self.connection()
+            checked_out = async_connection.sync_connection
             if checked_out.invalidated or checked_out.closed:  # reconnecting: SQLAlchemy's way, with I/O
-                self._driver = (await self.async_connection.get_raw_connection()).driver_connection
+                self._driver = (await async_connection.get_raw_connection()).driver_connection
             else:
                 # Already connected, so no I/O: read it without the greenlet hop of
                 # `get_raw_connection` (tens of µs, a tenth of a read's client CPU).
@@ -480,11 +520,11 @@ class PostgresConnection:
 
     async def exec_driver_sql(self, statement: str, parameters: Any = None) -> sa.CursorResult[Any]:
         await self._before_statement(only_reads=False)
-        return await self.async_connection.exec_driver_sql(statement, parameters)
+        return await (await self.connection()).exec_driver_sql(statement, parameters)
 
     async def run_sync(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         await self._before_statement(only_reads=False)
-        return await self.async_connection.run_sync(fn, *args, **kwargs)
+        return await (await self.connection()).run_sync(fn, *args, **kwargs)
 
     async def rollback(self) -> None:
         """Undo the write on purpose (a dry run)."""

@@ -159,23 +159,23 @@ class Database:
             return
         assert self._insert_group is not None
         closing_inserts: LaterInserts | None = None
-        async with self._pooled() as async_conn:
-            conn = PostgresConnection(async_conn, self._statements, transaction=True, reads=self._read_group)
-            committed = False
-            try:
-                yield conn
-                if conn.in_transaction():  # not rolled back on purpose (a dry run)
-                    await audit.append_pending(conn)
-                    closing_inserts = conn.take_closing_inserts()
-                    if closing_inserts is None:
-                        await conn.finish()
-                        committed = True
-            except BaseException:
-                await conn.abandon()
-                raise
-            finally:
-                audit.discard_pending(conn)
-                notes = take_commit_notes(conn)
+        conn = self._postgres_connection(transaction=True)
+        committed = False
+        try:
+            yield conn
+            if conn.in_transaction():  # not rolled back on purpose (a dry run)
+                await audit.append_pending(conn)
+                closing_inserts = conn.take_closing_inserts()
+                if closing_inserts is None:
+                    await conn.finish()
+                    committed = True
+        except BaseException:
+            await conn.abandon()
+            raise
+        finally:
+            audit.discard_pending(conn)
+            notes = take_commit_notes(conn)
+            await self._give_back(conn)
         if closing_inserts is not None:
             # Its connection is given back first: the group's own sends it, and a writer holding a
             # turn while it waits would only keep another request from one.
@@ -318,15 +318,14 @@ class Database:
         when it began (READ COMMITTED gives each statement its own snapshot inside a transaction
         too, so a read would gain nothing from BEGIN and COMMIT but two round trips)."""
         if self.async_engine is not None:
-            async with self._pooled() as async_conn:
-                conn = PostgresConnection(
-                    async_conn, self._statements, transaction=False, reads=self._read_group
-                )
-                try:
-                    yield conn
-                except BaseException:
-                    await conn.discard_if_broken()
-                    raise
+            conn = self._postgres_connection(transaction=False)
+            try:
+                yield conn
+            except BaseException:
+                await conn.discard_if_broken()
+                raise
+            finally:
+                await self._give_back(conn)
             return
         with self.sync_engine.connect() as sync_conn:
             sync_conn.connection.driver_connection.execute("BEGIN")
@@ -360,19 +359,46 @@ class Database:
         with self.sync_engine.connect() as sync_conn:
             yield InlineConnection(sync_conn, self._statements)
 
-    @asynccontextmanager
-    async def _pooled(self) -> AsyncIterator[AsyncConnection]:
-        """A PostgreSQL connection, in turn: a kept one if any is free, else a new one from the pool."""
-        assert self.async_engine is not None
-        async with self._turn():
-            async_conn = await self._checkout()
-            try:
-                yield async_conn
-            finally:
-                await self._keep_or_close(async_conn)
+    def _postgres_connection(self, *, transaction: bool) -> PostgresConnection:
+        """A write's or a read's connection, lent a pooled one only if a statement needs it: requests
+        whose reads and INSERTs all go to the statement groups take no turn and no checkout."""
+        return PostgresConnection(
+            self._lend,
+            self._statements,
+            self.sync_engine.dialect,
+            transaction=transaction,
+            reads=self._read_group,
+        )
+
+    async def _lend(self) -> AsyncConnection:
+        """A PostgreSQL connection, in turn: a kept one if any is free, else a new one from the pool.
+        `_give_back` returns it, and the turn."""
+        await self._take_turn()
+        try:
+            return await self._checkout()
+        except BaseException:
+            self._release_turn()
+            raise
+
+    async def _give_back(self, conn: PostgresConnection) -> None:
+        """Keep or close the connection a write or read was lent, if it was lent one, and end its turn."""
+        async_conn = conn.give_back()
+        if async_conn is None:
+            return
+        try:
+            await self._keep_or_close(async_conn)
+        finally:
+            self._release_turn()
 
     @asynccontextmanager
     async def _turn(self) -> AsyncIterator[None]:
+        await self._take_turn()
+        try:
+            yield
+        finally:
+            self._release_turn()
+
+    async def _take_turn(self) -> None:
         """One of the pool's connections to use (`_connection_turns`). Waiting longer than the pool
         would have (its timeout, 30 s) raises as the pool does."""
         turns = self._connection_turns
@@ -390,10 +416,10 @@ class Database:
                     f"no database connection came free within {POOL_WAIT_SECONDS:.0f} s"
                     " (CONFIDE_DATABASE_POOL_SIZE connections, all in use)"
                 ) from None
-        try:
-            yield
-        finally:
-            turns.release()
+
+    def _release_turn(self) -> None:
+        assert self._connection_turns is not None
+        self._connection_turns.release()
 
     async def _checkout(self) -> AsyncConnection:
         """A kept connection if one is free, else one from SQLAlchemy's pool (callers hold a turn).
