@@ -34,6 +34,7 @@ class Runtime:
         *,
         clock: Callable[[], datetime] = utc_now,
         delivery_poll_seconds: float = 1.0,
+        sealer_rest_seconds: float = 0.1,
     ):
         self.settings = settings
         guard_library_logs()
@@ -57,7 +58,7 @@ class Runtime:
             lease=timedelta(seconds=settings.confide_outbox_lease_seconds),
             rate_per_second=settings.confide_slack_rate_limit,
         )
-        self.sealer = AuditSealer(self.db)
+        self.sealer = AuditSealer(self.db, rest_seconds=sealer_rest_seconds)
         self.forwarder = AuditForwarder(self.db, settings) if settings.confide_audit_webhook_url else None
         self.scheduler = Scheduler(
             self.services,

@@ -15,12 +15,19 @@ logger = logging.getLogger("confide.sealer")
 
 
 class AuditSealer:
-    def __init__(self, db: Database, *, poll_seconds: float = 5.0):
+    def __init__(self, db: Database, *, poll_seconds: float = 5.0, rest_seconds: float = 0.1):
         """`poll_seconds`: how often to look for entries nobody woke it for: another replica's that
-        stopped before sealing them, or this process's own from before a crash."""
+        stopped before sealing them, or this process's own from before a crash. `rest_seconds`: the
+        pause after a round that chained something, in which a burst's entries gather for the next.
+        Each round costs the same handful of statements however many entries it chains: woken by every
+        commit, it ran rounds back to back under load, a few entries each (4% of the server's CPU
+        in the ack benchmark's writes). Nobody waits on it meanwhile: the entries are already durable
+        in their queue, and whoever reads the log chains what is queued first (`audit.seal`)."""
         self.db = db
         self.poll_seconds = poll_seconds
+        self.rest_seconds = rest_seconds
         self._wake = asyncio.Event()
+        self._stopped = asyncio.Event()  # ends a rest early
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         db.after_commit.append(self._after_commit)
@@ -31,11 +38,13 @@ class AuditSealer:
 
     def start(self) -> None:
         self._stopping = False
+        self._stopped.clear()
         self._task = asyncio.create_task(self._run(), name="audit-sealer")
 
     async def stop(self) -> None:
         """Stop after chaining what is queued, so a clean shutdown leaves nothing unsealed."""
         self._stopping = True
+        self._stopped.set()
         self._wake.set()
         if self._task is not None:
             await self._task
@@ -45,11 +54,15 @@ class AuditSealer:
         while True:
             # Cleared before sealing: a commit during the round wakes the next one.
             self._wake.clear()
+            sealed = 0
             try:
-                await audit.seal(self.db)
+                sealed = await audit.seal(self.db)
             except Exception:  # the loop must outlive a database hiccup; the queue keeps the entries
                 logger.exception("audit sealing round failed")
             if self._stopping:
                 return
+            if sealed:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopped.wait(), timeout=self.rest_seconds)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)

@@ -138,3 +138,27 @@ async def test_stopping_the_server_chains_what_is_queued(confide_factory: Confid
     assert await count(db, audit_unsealed) == 0
     assert [e.action for e in await chain(db)][-1] == "access.new_requested"
     await db.dispose()
+
+
+async def test_the_sealer_rests_between_rounds_and_stopping_ends_its_rest(confide_factory: ConfideFactory):
+    """After a round that chained something, the sealer lets a burst's entries gather rather than
+    chain each commit's on its own; a stop doesn't wait out the rest, and still chains everything."""
+    confide = await confide_factory.start()
+    sealer = confide.runtime.sealer
+    sealer.rest_seconds = 60
+    await request(confide, "U0EMP01", "request customer-list 7d chained at once")
+    for _ in range(200):
+        if await count(confide.db, audit_unsealed) == 0:
+            break
+        await asyncio.sleep(0.02)
+    assert await count(confide.db, audit_unsealed) == 0  # the round after a quiet spell: at once
+
+    await request(confide, "U0EMP02", "request customer-list 7d gathers during the rest")
+    await asyncio.sleep(0.3)
+    assert await count(confide.db, audit_unsealed) == 1  # resting: left for the next round
+
+    await asyncio.wait_for(confide_factory.stop(confide), timeout=30)  # not the rest's 60 s
+    db = Database(confide.settings.database_url)
+    assert await count(db, audit_unsealed) == 0
+    assert [e.action for e in await chain(db)][-1] == "access.new_requested"
+    await db.dispose()
