@@ -167,3 +167,22 @@ async def _terminate_backends_of(database_url: str, db: Database) -> int:
     finally:
         await admin.close()
     return int(ended)
+
+
+@postgres_only
+async def test_a_block_that_has_ended_runs_no_more_statements(database_url: str):
+    """Its connection may be another request's by then: a statement on it could interleave with
+    theirs, or land in their transaction. Nor is a new one lent, which would hold a turn for good."""
+    db = Database(database_url, pool_size=1)
+    try:
+        async with db.read() as used:
+            await used.execute(sa.text("SELECT 1"))
+        async with db.read() as unused:
+            pass
+        for conn in (used, unused):
+            with pytest.raises(RuntimeError, match="block has ended"):
+                await conn.execute(sa.text("SELECT 1"))
+        async with db.read() as conn:  # the pool's one turn is free
+            assert (await conn.execute(sa.text("SELECT 1"))).scalar_one() == 1
+    finally:
+        await db.dispose()

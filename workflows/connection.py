@@ -318,9 +318,11 @@ class PostgresConnection:
         return self.async_connection
 
     def give_back(self) -> Any:
-        """End the block: the connection lent, if any, for its owner to keep or close."""
+        """End the block: the connection lent, if any, for its owner to keep or close. No statement
+        runs here after this (the connection may be another request's by then)."""
         self._returned = True
-        return self.async_connection
+        lent, self.async_connection, self._driver = self.async_connection, None, None
+        return lent
 
     async def execute(
         self,
@@ -458,6 +460,8 @@ class PostgresConnection:
             logger.exception("could not discard a broken database connection")
 
     def _check_open(self) -> None:
+        if self._returned:
+            raise RuntimeError("this connection's block has ended; start another for more statements")
         if self._ran_alone:
             raise RuntimeError("execute_last ran this write's last statement; nothing may follow it")
         if self._done:

@@ -173,9 +173,9 @@ class Database:
             await conn.abandon()
             raise
         finally:
+            await self._give_back(conn)  # first: the bookkeeping below needs no connection
             audit.discard_pending(conn)
             notes = take_commit_notes(conn)
-            await self._give_back(conn)
         if closing_inserts is not None:
             # Its connection is given back first: the group's own sends it, and a writer holding a
             # turn while it waits would only keep another request from one.
