@@ -54,12 +54,15 @@ class AuditSealer:
         while True:
             # Cleared before sealing: a commit during the round wakes the next one.
             self._wake.clear()
+            # A stop during a round is answered by one more round: entries committed after this one
+            # read the queue are chained too.
+            stopping = self._stopping
             sealed = 0
             try:
                 sealed = await audit.seal(self.db)
             except Exception:  # the loop must outlive a database hiccup; the queue keeps the entries
                 logger.exception("audit sealing round failed")
-            if self._stopping:
+            if stopping:
                 return
             if sealed:
                 with contextlib.suppress(TimeoutError):

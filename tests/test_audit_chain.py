@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
+import pytest
 import sqlalchemy as sa
 
+from bot.sealer import AuditSealer
 from tests.conftest import ConfideFactory
 from tests.test_access import request
 from workflows import audit
@@ -161,4 +163,33 @@ async def test_the_sealer_rests_between_rounds_and_stopping_ends_its_rest(confid
     db = Database(confide.settings.database_url)
     assert await count(db, audit_unsealed) == 0
     assert [e.action for e in await chain(db)][-1] == "access.new_requested"
+    await db.dispose()
+
+
+async def test_a_stop_during_a_round_chains_what_was_committed_after_the_round_read_the_queue(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+):
+    db = Database(database_url)
+    await db.migrate()
+    sealer = AuditSealer(db, rest_seconds=0)
+    round_read_the_queue, let_the_round_end = asyncio.Event(), asyncio.Event()
+    seal = audit.seal
+
+    async def a_round_that_lingers(database: Database) -> int:
+        sealed = await seal(database)
+        if not let_the_round_end.is_set():
+            round_read_the_queue.set()
+            await let_the_round_end.wait()
+        return sealed
+
+    monkeypatch.setattr(audit, "seal", a_round_that_lingers)
+    sealer.start()
+    await round_read_the_queue.wait()
+    await record(db, "committed during the round")
+    stopping = asyncio.create_task(sealer.stop())
+    await asyncio.sleep(0)  # the stop is asked for while the round is still under way
+    let_the_round_end.set()
+    await asyncio.wait_for(stopping, timeout=30)
+    assert await count(db, audit_unsealed) == 0
+    assert [e.subject for e in await chain(db)] == ["committed during the round"]
     await db.dispose()
